@@ -1,0 +1,24 @@
+"""Checks over the manifest graph. Each check yields findings; none raises for bad content."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from toolkit.checks import consistency, gates, references
+from toolkit.findings import Finding
+from toolkit.repository import Graph
+
+Check = Callable[[Graph], Iterator[Finding]]
+
+CHECKS: tuple[Check, ...] = (
+    references.check_references,
+    *gates.GATES,
+    *consistency.CONSISTENCY,
+)
+
+
+def run_checks(graph: Graph) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in CHECKS:
+        findings.extend(check(graph))
+    return findings

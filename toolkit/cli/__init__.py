@@ -1,0 +1,95 @@
+"""The `keel` command: one click group, commands loaded only when they run.
+
+This module must stay light: `keel --help` and `keel validate` import no torch, transformers,
+peft or dvc. Each command module imports the library it calls inside its function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+import click
+
+from toolkit import __version__
+from toolkit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, KeelError
+
+# command name -> (module, attribute, one-line help shown by `keel --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("toolkit.cli.init", "init", "Make a directory a keel repository (git, DVC, manifests/)."),
+    "new": ("toolkit.cli.new", "new", "Write a commented template manifest of one kind."),
+    "validate": ("toolkit.cli.validate", "validate", "Check manifests: schema, references, gates."),
+    "schema": ("toolkit.cli.schema", "schema", "Export or check the JSON Schemas of the manifests."),
+    "demo": ("toolkit.cli.demo", "demo", "Create a demo repository with the example deployment."),
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs or shows its own help."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="keel")
+def cli() -> None:
+    """keel: versioned, schema-checked manifests for transformer model deployments.
+
+    Exit codes: 0 ok, 1 check failed, 2 usage or input error, 3 internal error, 130 interrupted.
+    Set KEEL_DEBUG=1 to see tracebacks.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; map keel's errors to exit codes and one-line messages."""
+    try:
+        cli.main(args=argv, prog_name="keel", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Abort:
+        click.echo("keel: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except KeelError as error:
+        _debug_traceback()
+        click.echo(f"keel: error: {error}", err=True)
+        return error.exit_code
+    except KeyboardInterrupt:
+        click.echo("keel: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the one place that turns a bug into exit code 3
+        if os.environ.get("KEEL_DEBUG"):
+            traceback.print_exc()
+        click.echo(
+            f"keel: internal error: {type(error).__name__}: {error} "
+            "(set KEEL_DEBUG=1 for the traceback, and please report it)",
+            err=True,
+        )
+        return EXIT_INTERNAL
+    return 0
+
+
+def _debug_traceback() -> None:
+    if os.environ.get("KEEL_DEBUG"):
+        traceback.print_exc()
+
+
+def run() -> None:
+    sys.exit(main())

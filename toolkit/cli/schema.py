@@ -1,0 +1,42 @@
+"""`keel schema export|check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from toolkit.errors import EXIT_CHECK_FAILED
+
+
+@click.group()
+def schema() -> None:
+    """The JSON Schemas generated from keel's manifest models."""
+
+
+@schema.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("schemas"), show_default=True)
+def export(directory: Path) -> None:
+    """Write schemas/<kind>.schema.json for every kind (unchanged files are left alone)."""
+    from toolkit.schemas import export as export_schemas
+
+    written = export_schemas(directory)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"{len(written)} schema files written, the rest already current")
+
+
+@schema.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("schemas"), show_default=True)
+def check(directory: Path) -> None:
+    """Exit 1 when the committed schemas differ from what the models generate."""
+    from toolkit.schemas import stale
+
+    outdated = stale(directory)
+    for path in outdated:
+        click.echo(f"{path}: out of date; run `keel schema export`")
+    if outdated:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+    click.echo("schemas are current")

@@ -1,0 +1,33 @@
+"""`keel validate [PATH...]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from toolkit.errors import EXIT_CHECK_FAILED
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json", "github"]), default="text",
+    show_default=True, help="text for people, json for programs, github for Actions annotations.",
+)
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Repository root (default: found from the working directory).")
+def validate(paths: tuple[Path, ...], output_format: str, root: Path | None) -> None:
+    """Check manifests: parse, schema, unique names, references and workflow gates.
+
+    PATHS default to the repository's manifests/ tree. References always resolve against
+    the whole tree. Exit 0 when valid, 1 when problems were found, 2 on usage or I/O errors.
+    """
+    from toolkit.reporters import REPORTERS
+    from toolkit.repository import find_root
+    from toolkit.workflows.validate import validate as run_validation
+
+    result = run_validation(root or find_root(Path.cwd()), list(paths))
+    click.echo(REPORTERS[output_format](result))
+    if not result.ok:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)

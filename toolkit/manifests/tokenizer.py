@@ -1,0 +1,37 @@
+"""Tokenizer: the tokenizer files paired with one Model, and how it behaves on our data."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from toolkit.manifests.base import ArtifactFiles, DatasetRef, Manifest, ModelRef, PositiveInt, Strict
+
+
+class Fertility(Strict):
+    """Tokens per whitespace-separated word, measured on a dataset (higher = costlier inputs)."""
+
+    tokens_per_word: float = Field(gt=0)
+    dataset: DatasetRef
+
+
+class TokenizerSpec(ArtifactFiles):
+    model: ModelRef = Field(description="The Model this tokenizer belongs to.")
+    algorithm: Literal["BPE", "WordPiece", "Unigram", "WordLevel", "SentencePiece", "other"]
+    vocab_size: PositiveInt
+    max_length: PositiveInt = Field(description="Longest input in tokens (model_max_length).")
+    overflow: Literal["truncate", "chunk", "hierarchical", "reject"] = Field(
+        description="What happens to inputs longer than max_length."
+    )
+    padding_side: Literal["left", "right"]
+    special_tokens: dict[str, str] = Field(
+        description="Role to token, e.g. {cls: '[CLS]', sep: '[SEP]', pad: '[PAD]'}."
+    )
+    fertility: Fertility | None = None
+
+
+class Tokenizer(Manifest):
+    KIND = "Tokenizer"
+    kind: Literal["Tokenizer"]
+    spec: TokenizerSpec
