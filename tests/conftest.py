@@ -47,3 +47,7 @@ def make_repo(tmp_path: Path) -> Iterator[Any]:
         return root
 
     yield make
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden/expected files")

@@ -103,7 +103,7 @@ def load_text(text: str, path: Path) -> LoadResult:
     problems: list[Problem] = []
     try:
         for index, node in enumerate(_compose_all(text)):
-            if node is None:
+            if _is_empty(node):
                 continue
             try:
                 documents.append(_build_document(path, index, node))
@@ -115,7 +115,13 @@ def load_text(text: str, path: Path) -> LoadResult:
         problems.append(Problem(path, line, f"not valid YAML: {error.problem or error}"))
     except yaml.YAMLError as error:
         problems.append(Problem(path, 1, f"not valid YAML: {error}"))
+    if not documents and not problems:
+        problems.append(Problem(path, 1, "empty file: expected a manifest"))
     return LoadResult(tuple(documents), tuple(problems))
+
+
+def _is_empty(node: yaml.Node | None) -> bool:
+    return node is None or (node.tag == _TAG + "null" and node.value in ("", "~", "null"))
 
 
 def _compose_all(text: str) -> Iterator[yaml.Node | None]:

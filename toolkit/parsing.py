@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
+import types
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from toolkit.findings import Finding, field_path
 from toolkit.loading import Document, Location
 from toolkit.manifests import API_VERSION, KINDS, Manifest
+from toolkit.manifests.base import DIGEST_PATTERN, NAME_PATTERN, SHA256_HEX_PATTERN
 
 PLACEHOLDER_PREFIX = "<fill"
 _EXPECTED_ENVELOPE = "expected a mapping with apiVersion, kind, metadata and spec"
@@ -59,7 +63,7 @@ def parse_document(document: Document) -> Parsed | list[Finding]:
     try:
         return Parsed(model.model_validate(data), document)
     except ValidationError as error:
-        return [_from_pydantic(document, ref, item) for item in error.errors(include_url=False)]
+        return [_from_pydantic(document, model, ref, item) for item in error.errors(include_url=False)]
 
 
 def _placeholders(value: Any, location: Location) -> Iterator[tuple[Location, str]]:
@@ -79,13 +83,26 @@ def _envelope_finding(document: Document, ref: str | None, key: str, message: st
     return Finding(document.path, document.line_of((key,)), message, ref, key)
 
 
-def _from_pydantic(document: Document, ref: str | None, item: Any) -> Finding:
+_PATTERN_MEANINGS = {
+    NAME_PATTERN: "expected lower-case letters, digits and '-' (a DNS label)",
+    SHA256_HEX_PATTERN: "expected 64 lower-case hex digits (a sha256)",
+    DIGEST_PATTERN: "expected 'sha256:' followed by 64 lower-case hex digits",
+}
+
+
+def _from_pydantic(
+    document: Document, model: type[Manifest], ref: str | None, item: Any
+) -> Finding:
     location = tuple(item["loc"])
     kind = item["type"]
     if kind == "missing":
         message = "required field is missing"
     elif kind == "extra_forbidden":
-        message = "unknown field (check the spelling; fields are camelCase)"
+        message = "unknown field" + _suggestion(model, location)
+    elif kind == "string_pattern_mismatch" and item["ctx"]["pattern"] in _PATTERN_MEANINGS:
+        message = _PATTERN_MEANINGS[item["ctx"]["pattern"]] + _got(item.get("input"))
+    elif kind.startswith(("date_", "datetime_")):
+        message = "expected a date as YYYY-MM-DD" + _got(item.get("input"))
     else:
         message = item["msg"].removeprefix("Value error, ")
         if kind not in ("value_error", "keel_ref", "assertion_error"):
@@ -95,9 +112,49 @@ def _from_pydantic(document: Document, ref: str | None, item: Any) -> Finding:
     )
 
 
+def _suggestion(model: type[Manifest], location: Location) -> str:
+    allowed = _fields_at(model, location[:-1])
+    if not allowed:
+        return ""
+    unknown = str(location[-1])
+    close = difflib.get_close_matches(unknown, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{hint} (allowed: {', '.join(allowed)})"
+
+
+def _fields_at(model: type[BaseModel], location: Location) -> list[str]:
+    """Field names (as written in manifests) of the model at `location`, if it is one."""
+    annotation: Any = model
+    for part in location:
+        annotation = _unwrap(annotation)
+        if isinstance(part, int):
+            args = typing.get_args(annotation)
+            annotation = args[0] if args else None
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            by_alias = {(f.alias or n): f for n, f in annotation.model_fields.items()}
+            annotation = by_alias[part].annotation if part in by_alias else None
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [f.alias or n for n, f in annotation.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _unwrap(args[0])
+    return annotation
+
+
 def _got(value: Any) -> str:
-    if isinstance(value, dict | list) or value is None:
-        return f", got {type(value).__name__ if value is not None else 'null'}"
+    if isinstance(value, dict | list):
+        return ""
+    if value is None:
+        return ", got null"
     text = repr(value)
     return f", got {text if len(text) <= 60 else text[:57] + '...'}"
 

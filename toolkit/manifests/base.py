@@ -37,7 +37,6 @@ class Strict(BaseModel):
         extra="forbid",
         frozen=True,
         alias_generator=to_camel,
-        populate_by_name=True,
         use_enum_values=True,
     )
 
