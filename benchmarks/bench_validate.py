@@ -88,11 +88,13 @@ def median_seconds(action: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def run_ok(argv: list[str], cwd: Path, what: str) -> None:
+def run_ok(argv: list[str], cwd: Path, what: str) -> str:
+    """Run one process; exit loudly unless it succeeds. Returns its stdout."""
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
         sys.exit(f"bench: {what} exited {done.returncode} on valid input:\n{tail}")
+    return done.stdout
 
 
 def main() -> int:
@@ -113,8 +115,14 @@ def main() -> int:
         for stem, data in manifests.items():
             by_kind[data["kind"]].append(str(directory / f"{stem}.yaml"))
 
-        keel_argv = [keel, "validate", "--root", tmp]
-        keel_s = median_seconds(lambda: run_ok(keel_argv, root, "keel validate"), args.repeat)
+        def keel_validate() -> None:
+            # Judge the JSON report too, not only the exit status (which is not enough on its own).
+            argv = [keel, "validate", "--root", tmp, "--format", "json"]
+            report = json.loads(run_ok(argv, root, "keel validate"))
+            if not report["valid"] or report["findings"] or report["files"] != len(manifests):
+                sys.exit(f"bench: keel validate: {report['files']} files, {report['findings'][:5]}")
+
+        keel_s = median_seconds(keel_validate, args.repeat)
 
         def check_all_kinds() -> None:
             for kind, files in by_kind.items():

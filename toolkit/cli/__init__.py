@@ -58,7 +58,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map keel's errors to exit codes and one-line messages."""
     try:
-        cli.main(args=argv, prog_name="keel", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of `Exit` from a command.
+        returned = cli.main(args=argv, prog_name="keel", standalone_mode=False)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return EXIT_INTERNAL
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
 def _debug_traceback() -> None:
