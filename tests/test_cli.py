@@ -182,3 +182,10 @@ def test_init_twice_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert hooks["repos"][0]["hooks"][0]["id"] == "keel-validate"
     assert (target / "schemas" / "deployment.schema.json").is_file()
     assert sorted(p.name for p in (target / "manifests").iterdir())[:3] == ["adapters", "datasets", "decisions"]
+
+
+def test_cli_reference_is_current() -> None:
+    from toolkit.cli.reference import render_reference
+
+    committed = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    assert committed == render_reference(), "run: python -m toolkit.cli.reference > docs/cli.md"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
+import logging
 import os
 from pathlib import Path
 
@@ -25,11 +24,15 @@ def ensure_initialised(root: Path) -> bool:
     if (root / ".dvc").is_dir():
         return False
     repo_class, dvc_exception = _api()
+    dvc_logger = logging.getLogger("dvc")
+    previous = dvc_logger.level
+    dvc_logger.setLevel(logging.WARNING)  # DVC greets with an info message on init
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # DVC prints a greeting
-            repo_class.init(root_dir=str(root)).close()
+        repo_class.init(root_dir=str(root)).close()
     except dvc_exception as error:
         raise DvcError(f"{root}: dvc init failed: {error}") from error
+    finally:
+        dvc_logger.setLevel(previous)
     return True
 
 
