@@ -158,10 +158,16 @@ def main() -> int:
     print(f"keel --help: {help_s:.3f} s (target < 0.15 s)")
     print(profile.getvalue(), end="")
     if args.json:
-        numbers = {"files": files, "repeat": args.repeat, "keel_validate_s": keel_s,
-                   "check_jsonschema_s": cjs_s, "keel_inprocess_s": inproc_s,
-                   "keel_inprocess_ms_per_file": inproc_s / files * 1000,
-                   "keel_help_s": help_s, "ratio": ratio}
+        numbers = {
+            "files": files,
+            "repeat": args.repeat,
+            "keel_validate_s": keel_s,
+            "check_jsonschema_s": cjs_s,
+            "keel_inprocess_s": inproc_s,
+            "keel_inprocess_ms_per_file": inproc_s / files * 1000,
+            "keel_help_s": help_s,
+            "ratio": ratio,
+        }
         args.json.write_text(json.dumps(numbers, indent=2) + "\n")
     return 0
 

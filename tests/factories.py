@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SHA_A = hashlib.sha256(b"weights").hexdigest()
 SHA_B = hashlib.sha256(b"config").hexdigest()
@@ -47,126 +49,265 @@ def _evaluation(name: str, subject: str, metrics: dict[str, float], **extra: Any
 def deployment_set() -> dict[str, dict[str, Any]]:
     """file stem -> manifest data; a fresh deep copy each call."""
     manifests = {
-        "requirements": _manifest("Requirements", "search", {
-            "task": {"description": "Rank help articles for a query.", "type": "retrieval"},
-            "quality": [{"metric": "recall_at_1", "dataset": "Dataset/canary", "min": 0.8}],
-            "latency": {"p95Ms": 50, "p99Ms": 100},
-            "memoryCeilingBytes": 200_000_000,
-            "contextLength": 256,
-            "context": {"hosting": "self-hosted", "location": "cloud", "dataResidency": "EU"},
-        }),
-        "decision": _manifest("ArchitectureDecision", "encoder", {
-            "status": "accepted", "date": "2026-11-01",
-            "context": "Short queries, CPU serving.", "decision": "Use a small encoder.",
-            "alternatives": [{"option": "A decoder LLM", "reasonRejected": "Too slow on CPU."}],
-            "consequences": "Cheap to serve; no generation.",
-            "fit": {"longRangeContextIsCore": False, "modality": "text",
-                    "maxInputTokens": 256, "architecture": "encoder-only"},
-        }),
-        "model": _manifest("Model", "base", {
-            "source": {"hub": {"repoId": "org/base", "revision": COMMIT}},
-            "license": "apache-2.0",
-            "directory": "artifacts/models/base",
-            "files": [
-                {"path": "model.safetensors", "sha256": SHA_A, "size": 7},
-                {"path": "config.json", "sha256": SHA_B, "size": 6},
-            ],
-            "architecture": {
-                "modelType": "bert", "hiddenSize": 384, "numLayers": 6, "numAttentionHeads": 12,
-                "numKeyValueHeads": 12, "vocabSize": 30522, "maxPositionEmbeddings": 512,
-                "positionEncoding": "absolute", "norm": "LayerNorm", "activation": "gelu",
-                "tiedEmbeddings": True,
+        "requirements": _manifest(
+            "Requirements",
+            "search",
+            {
+                "task": {"description": "Rank help articles for a query.", "type": "retrieval"},
+                "quality": [{"metric": "recall_at_1", "dataset": "Dataset/canary", "min": 0.8}],
+                "latency": {"p95Ms": 50, "p99Ms": 100},
+                "memoryCeilingBytes": 200_000_000,
+                "contextLength": 256,
+                "context": {"hosting": "self-hosted", "location": "cloud", "dataResidency": "EU"},
             },
-            "parameters": 22713216,
-            "dtype": "float32",
-        }),
-        "tokenizer": _manifest("Tokenizer", "base", {
-            "model": "Model/base", "directory": "artifacts/models/base",
-            "files": [{"path": "vocab.txt", "sha256": SHA_C, "size": 5}],
-            "algorithm": "WordPiece", "vocabSize": 30522, "maxLength": 512, "overflow": "truncate",
-            "paddingSide": "right", "specialTokens": {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]"},
-            "fertility": {"tokensPerWord": 1.3, "dataset": "Dataset/canary"},
-        }),
-        "canary": _manifest("Dataset", "canary", {
-            "purpose": "canary", "directory": "artifacts/datasets/canary",
-            "files": [{"path": "canary.jsonl", "sha256": SHA_D, "size": 4}],
-            "rows": 40, "license": "CC-BY-4.0",
-            "provenance": {"origin": "Written by the team."}, "containsPii": False,
-        }),
-        "training": _manifest("TrainingRun", "lora", {
-            "base": "Model/base", "method": "lora",
-            "optimizer": {"name": "AdamW", "learningRate": 2e-4, "scheduler": "linear",
-                          "warmupSteps": 4, "weightDecay": 0.0},
-            "batchSize": 16, "epochs": 2, "dropout": 0.05, "seed": 1234,
-            "hardware": {"accelerator": "cpu"}, "datasets": ["Dataset/canary"],
-        }),
-        "adapter": _manifest("Adapter", "lora", {
-            "base": {"model": "Model/base", "digest": f"sha256:{SHA_A}"},
-            "method": "lora", "rank": 8, "alpha": 16, "dropout": 0.05,
-            "targetModules": ["query", "value"],
-            "layers": {"trained": ["query", "value"], "frozen": ["*"],
-                       "trainableParameters": 73728, "totalParameters": 22786944},
-            "directory": "artifacts/adapters/lora",
-            "files": [{"path": "adapter_model.safetensors", "sha256": SHA_E, "size": 7}],
-            "trainingRun": "TrainingRun/lora",
-            "evaluations": {
-                "task": {"evaluation": "Evaluation/lora-canary", "metric": "recall_at_1"},
-                "general": {"evaluation": "Evaluation/lora-general", "metric": "cosine",
-                            "tolerance": 0.05},
+        ),
+        "decision": _manifest(
+            "ArchitectureDecision",
+            "encoder",
+            {
+                "status": "accepted",
+                "date": "2026-11-01",
+                "context": "Short queries, CPU serving.",
+                "decision": "Use a small encoder.",
+                "alternatives": [{"option": "A decoder LLM", "reasonRejected": "Too slow on CPU."}],
+                "consequences": "Cheap to serve; no generation.",
+                "fit": {
+                    "longRangeContextIsCore": False,
+                    "modality": "text",
+                    "maxInputTokens": 256,
+                    "architecture": "encoder-only",
+                },
             },
-        }),
-        "quantization": _manifest("Quantization", "int8", {
-            "model": "Model/base", "adapter": "Adapter/lora", "scheme": "int8",
-            "recipe": {"library": "torchao", "version": "0.18.0",
-                       "config": "Int8DynamicActivationInt8WeightConfig", "engine": "x86"},
-            "memoryBudget": {"parameters": 22786944, "bytesPerParameter": 1, "overhead": 0.3,
-                             "totalBytes": 29623027},
-            "baseline": "Evaluation/lora-canary", "evaluation": "Evaluation/int8-canary",
-            "maxDegradation": {"metric": "recall_at_1", "by": 0.02},
-            "result": {"tensorDigest": OUTPUTS},
-        }),
-        "runbook": _manifest("Runbook", "search", {
-            "owner": "search-platform@example.com", "lastReviewed": "2026-11-01",
-            "reviewIntervalDays": 90,
-            "steps": {
-                "load": [{"description": "Pull weights", "command": "keel pull Deployment/search"}],
-                "serve": [{"description": "Serve", "command": "keel reproduce Deployment/search --serve"}],
-                "rollback": [{"description": "Previous release", "command": "git revert HEAD"}],
+        ),
+        "model": _manifest(
+            "Model",
+            "base",
+            {
+                "source": {"hub": {"repoId": "org/base", "revision": COMMIT}},
+                "license": "apache-2.0",
+                "directory": "artifacts/models/base",
+                "files": [
+                    {"path": "model.safetensors", "sha256": SHA_A, "size": 7},
+                    {"path": "config.json", "sha256": SHA_B, "size": 6},
+                ],
+                "architecture": {
+                    "modelType": "bert",
+                    "hiddenSize": 384,
+                    "numLayers": 6,
+                    "numAttentionHeads": 12,
+                    "numKeyValueHeads": 12,
+                    "vocabSize": 30522,
+                    "maxPositionEmbeddings": 512,
+                    "positionEncoding": "absolute",
+                    "norm": "LayerNorm",
+                    "activation": "gelu",
+                    "tiedEmbeddings": True,
+                },
+                "parameters": 22713216,
+                "dtype": "float32",
             },
-            "escalation": {"contact": "oncall@example.com"},
-        }),
-        "deployment": _manifest("Deployment", "search", {
-            "requirements": "Requirements/search", "decision": "ArchitectureDecision/encoder",
-            "model": "Model/base", "tokenizer": "Tokenizer/base", "adapter": "Adapter/lora",
-            "quantization": "Quantization/int8", "runbook": "Runbook/search",
-            "evaluations": ["Evaluation/search-canary", "Evaluation/int8-canary"],
-            "serving": {"framework": "keel", "batching": "dynamic", "maxBatchSize": 16,
-                        "maxInputTokens": 256, "device": "cpu"},
-            "api": {
-                "inputSchema": {"type": "object", "required": ["texts"],
-                                "properties": {"texts": {"type": "array", "items": {"type": "string"}}}},
-                "outputSchema": {"type": "object", "properties": {"embeddings": {"type": "array"}}},
-                "rateLimit": {"requestsPerMinute": 600},
-                "errors": [{"code": "input_too_long", "status": 413, "meaning": "Too many tokens."}],
-                "fallback": "Keyword search.",
+        ),
+        "tokenizer": _manifest(
+            "Tokenizer",
+            "base",
+            {
+                "model": "Model/base",
+                "directory": "artifacts/models/base",
+                "files": [{"path": "vocab.txt", "sha256": SHA_C, "size": 5}],
+                "algorithm": "WordPiece",
+                "vocabSize": 30522,
+                "maxLength": 512,
+                "overflow": "truncate",
+                "paddingSide": "right",
+                "specialTokens": {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]"},
+                "fertility": {"tokensPerWord": 1.3, "dataset": "Dataset/canary"},
             },
-            "slos": {"latencyP95Ms": 50, "latencyP99Ms": 100, "availability": 0.999, "errorRate": 0.001},
-            "monitoring": {"metrics": ["latency_ms"], "drift": {"method": "centroid-cosine", "threshold": 0.1}},
-            "retraining": {"owner": "search-platform@example.com",
-                           "triggers": {"metricDrop": {"metric": "recall_at_1", "by": 0.05, "windowDays": 7},
-                                        "newBaseModel": True}},
-            "canary": {"dataset": "Dataset/canary", "schedule": "0 * * * *"},
-        }),
+        ),
+        "canary": _manifest(
+            "Dataset",
+            "canary",
+            {
+                "purpose": "canary",
+                "directory": "artifacts/datasets/canary",
+                "files": [{"path": "canary.jsonl", "sha256": SHA_D, "size": 4}],
+                "rows": 40,
+                "license": "CC-BY-4.0",
+                "provenance": {"origin": "Written by the team."},
+                "containsPii": False,
+            },
+        ),
+        "training": _manifest(
+            "TrainingRun",
+            "lora",
+            {
+                "base": "Model/base",
+                "method": "lora",
+                "optimizer": {
+                    "name": "AdamW",
+                    "learningRate": 2e-4,
+                    "scheduler": "linear",
+                    "warmupSteps": 4,
+                    "weightDecay": 0.0,
+                },
+                "batchSize": 16,
+                "epochs": 2,
+                "dropout": 0.05,
+                "seed": 1234,
+                "hardware": {"accelerator": "cpu"},
+                "datasets": ["Dataset/canary"],
+            },
+        ),
+        "adapter": _manifest(
+            "Adapter",
+            "lora",
+            {
+                "base": {"model": "Model/base", "digest": f"sha256:{SHA_A}"},
+                "method": "lora",
+                "rank": 8,
+                "alpha": 16,
+                "dropout": 0.05,
+                "targetModules": ["query", "value"],
+                "layers": {
+                    "trained": ["query", "value"],
+                    "frozen": ["*"],
+                    "trainableParameters": 73728,
+                    "totalParameters": 22786944,
+                },
+                "directory": "artifacts/adapters/lora",
+                "files": [{"path": "adapter_model.safetensors", "sha256": SHA_E, "size": 7}],
+                "trainingRun": "TrainingRun/lora",
+                "evaluations": {
+                    "task": {"evaluation": "Evaluation/lora-canary", "metric": "recall_at_1"},
+                    "general": {
+                        "evaluation": "Evaluation/lora-general",
+                        "metric": "cosine",
+                        "tolerance": 0.05,
+                    },
+                },
+            },
+        ),
+        "quantization": _manifest(
+            "Quantization",
+            "int8",
+            {
+                "model": "Model/base",
+                "adapter": "Adapter/lora",
+                "scheme": "int8",
+                "recipe": {
+                    "library": "torchao",
+                    "version": "0.18.0",
+                    "config": "Int8DynamicActivationInt8WeightConfig",
+                    "engine": "x86",
+                },
+                "memoryBudget": {
+                    "parameters": 22786944,
+                    "bytesPerParameter": 1,
+                    "overhead": 0.3,
+                    "totalBytes": 29623027,
+                },
+                "baseline": "Evaluation/lora-canary",
+                "evaluation": "Evaluation/int8-canary",
+                "maxDegradation": {"metric": "recall_at_1", "by": 0.02},
+                "result": {"tensorDigest": OUTPUTS},
+            },
+        ),
+        "runbook": _manifest(
+            "Runbook",
+            "search",
+            {
+                "owner": "search-platform@example.com",
+                "lastReviewed": "2026-11-01",
+                "reviewIntervalDays": 90,
+                "steps": {
+                    "load": [
+                        {"description": "Pull weights", "command": "keel pull Deployment/search"}
+                    ],
+                    "serve": [
+                        {
+                            "description": "Serve",
+                            "command": "keel reproduce Deployment/search --serve",
+                        }
+                    ],
+                    "rollback": [{"description": "Previous release", "command": "git revert HEAD"}],
+                },
+                "escalation": {"contact": "oncall@example.com"},
+            },
+        ),
+        "deployment": _manifest(
+            "Deployment",
+            "search",
+            {
+                "requirements": "Requirements/search",
+                "decision": "ArchitectureDecision/encoder",
+                "model": "Model/base",
+                "tokenizer": "Tokenizer/base",
+                "adapter": "Adapter/lora",
+                "quantization": "Quantization/int8",
+                "runbook": "Runbook/search",
+                "evaluations": ["Evaluation/search-canary", "Evaluation/int8-canary"],
+                "serving": {
+                    "framework": "keel",
+                    "batching": "dynamic",
+                    "maxBatchSize": 16,
+                    "maxInputTokens": 256,
+                    "device": "cpu",
+                },
+                "api": {
+                    "inputSchema": {
+                        "type": "object",
+                        "required": ["texts"],
+                        "properties": {"texts": {"type": "array", "items": {"type": "string"}}},
+                    },
+                    "outputSchema": {
+                        "type": "object",
+                        "properties": {"embeddings": {"type": "array"}},
+                    },
+                    "rateLimit": {"requestsPerMinute": 600},
+                    "errors": [
+                        {"code": "input_too_long", "status": 413, "meaning": "Too many tokens."}
+                    ],
+                    "fallback": "Keyword search.",
+                },
+                "slos": {
+                    "latencyP95Ms": 50,
+                    "latencyP99Ms": 100,
+                    "availability": 0.999,
+                    "errorRate": 0.001,
+                },
+                "monitoring": {
+                    "metrics": ["latency_ms"],
+                    "drift": {"method": "centroid-cosine", "threshold": 0.1},
+                },
+                "retraining": {
+                    "owner": "search-platform@example.com",
+                    "triggers": {
+                        "metricDrop": {"metric": "recall_at_1", "by": 0.05, "windowDays": 7},
+                        "newBaseModel": True,
+                    },
+                },
+                "canary": {"dataset": "Dataset/canary", "schedule": "0 * * * *"},
+            },
+        ),
         "eval-base-canary": _evaluation("base-canary", "Model/base", {"recall_at_1": 0.80}),
         "eval-base-general": _evaluation("base-general", "Model/base", {"cosine": 1.0}),
-        "eval-lora-canary": _evaluation("lora-canary", "Adapter/lora", {"recall_at_1": 0.90},
-                                        baseline="Evaluation/base-canary"),
-        "eval-lora-general": _evaluation("lora-general", "Adapter/lora", {"cosine": 0.97},
-                                         baseline="Evaluation/base-general"),
-        "eval-int8-canary": _evaluation("int8-canary", "Quantization/int8", {"recall_at_1": 0.89},
-                                        baseline="Evaluation/lora-canary"),
-        "eval-search-canary": _evaluation("search-canary", "Deployment/search", {"recall_at_1": 0.89},
-                                          baseline="Evaluation/lora-canary"),
+        "eval-lora-canary": _evaluation(
+            "lora-canary", "Adapter/lora", {"recall_at_1": 0.90}, baseline="Evaluation/base-canary"
+        ),
+        "eval-lora-general": _evaluation(
+            "lora-general", "Adapter/lora", {"cosine": 0.97}, baseline="Evaluation/base-general"
+        ),
+        "eval-int8-canary": _evaluation(
+            "int8-canary",
+            "Quantization/int8",
+            {"recall_at_1": 0.89},
+            baseline="Evaluation/lora-canary",
+        ),
+        "eval-search-canary": _evaluation(
+            "search-canary",
+            "Deployment/search",
+            {"recall_at_1": 0.89},
+            baseline="Evaluation/lora-canary",
+        ),
     }
     return copy.deepcopy(manifests)
 

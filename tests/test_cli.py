@@ -6,14 +6,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 import yaml
 
 from toolkit.cli import main
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pytest
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -23,7 +26,9 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_valid_repository_exits_0(
-    manifests: dict[str, Any], make_repo: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(make_repo(manifests))
@@ -33,7 +38,9 @@ def test_valid_repository_exits_0(
 
 
 def test_problems_exit_1_with_one_line_each(
-    manifests: dict[str, Any], make_repo: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     manifests["model"]["spec"]["source"]["hub"]["revision"] = "v1.0"
@@ -49,7 +56,9 @@ def test_problems_exit_1_with_one_line_each(
 
 
 def test_json_format_is_machine_readable(
-    manifests: dict[str, Any], make_repo: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     manifests["canary"]["spec"]["rows"] = "many"
@@ -58,15 +67,24 @@ def test_json_format_is_machine_readable(
     report = json.loads(out)
     assert code == 1
     assert report["valid"] is False
-    assert report["findings"] == [{
-        "path": "manifests/canary.yaml", "line": 14, "ref": "Dataset/canary", "field": "spec.rows",
-        "check": "schema", "severity": "error",
-        "message": "Input should be a valid integer, unable to parse string as an integer, got 'many'",
-    }]
+    assert report["findings"] == [
+        {
+            "path": "manifests/canary.yaml",
+            "line": 14,
+            "ref": "Dataset/canary",
+            "field": "spec.rows",
+            "check": "schema",
+            "severity": "error",
+            "message": "Input should be a valid integer, unable to parse string as an integer, "
+            "got 'many'",
+        }
+    ]
 
 
 def test_github_format_emits_annotations(
-    manifests: dict[str, Any], make_repo: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     manifests["tokenizer"]["spec"]["model"] = "Model/gone"
@@ -79,16 +97,18 @@ def test_github_format_emits_annotations(
     )
 
 
-def test_missing_path_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_path_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, err = run(["validate", "nope.yaml"], capsys)
     assert code == 2
     assert err.strip() == "keel: error: nope.yaml: no such file or directory"
 
 
-def test_no_manifests_directory_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_manifests_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, err = run(["validate"], capsys)
     assert code == 2
@@ -102,7 +122,9 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_validate_a_single_file_resolves_against_the_whole_tree(
-    manifests: dict[str, Any], make_repo: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     manifests["runbook"]["spec"]["reviewIntervalDays"] = 0
@@ -134,17 +156,22 @@ def test_light_start_imports_nothing_heavy(
         "        main(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'peft', 'dvc', 'git'})\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "heavy = sorted(loaded & {'torch', 'transformers', 'peft', 'dvc', 'git'})\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    done = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, env=env, check=True
+    )
     assert "16 manifests in 16 files: valid" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "HEAVY="
 
 
 def test_new_writes_a_template_that_validates_once_filled(
-    manifests: dict[str, Any], make_repo: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = make_repo(manifests)
@@ -168,7 +195,9 @@ def test_new_writes_a_template_that_validates_once_filled(
 def test_init_twice_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "fresh"
     assert run(["init", str(target)], capsys)[0] == 0
-    snapshot = {p: p.read_bytes() for p in target.rglob("*") if p.is_file() and ".git/" not in str(p)}
+    snapshot = {
+        p: p.read_bytes() for p in target.rglob("*") if p.is_file() and ".git/" not in str(p)
+    }
     code, out, _ = run(["init", str(target)], capsys)
     assert code == 0
     assert "created" not in out
@@ -177,11 +206,16 @@ def test_init_twice_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixtur
     config = (target / ".dvc" / "config").read_text()
     assert 'remote "keel-local"' in config
     remote = Path(config.split("url = ")[1].strip())
-    assert remote.is_dir() and not remote.is_relative_to(target)
+    assert remote.is_dir()
+    assert not remote.is_relative_to(target)
     hooks = yaml.safe_load((target / ".pre-commit-config.yaml").read_text())
     assert hooks["repos"][0]["hooks"][0]["id"] == "keel-validate"
     assert (target / "schemas" / "deployment.schema.json").is_file()
-    assert sorted(p.name for p in (target / "manifests").iterdir())[:3] == ["adapters", "datasets", "decisions"]
+    assert sorted(p.name for p in (target / "manifests").iterdir())[:3] == [
+        "adapters",
+        "datasets",
+        "decisions",
+    ]
 
 
 def test_cli_reference_is_current() -> None:

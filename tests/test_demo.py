@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import git
-import pytest
 
 from toolkit.cli import main
 from toolkit.workflows.demo import demo
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
 
 
 def test_demo_builds_a_valid_committed_repository(tmp_path: Path) -> None:
@@ -27,11 +31,14 @@ def test_demo_builds_a_valid_committed_repository(tmp_path: Path) -> None:
 def test_demo_twice_changes_nothing(tmp_path: Path) -> None:
     first = demo(tmp_path / "demo")
     second = demo(tmp_path / "demo")
-    assert second.copied == [] and second.commit is None
+    assert second.copied == []
+    assert second.commit is None
     assert git.Repo(first.root).head.commit.hexsha == first.commit
 
 
-def test_demo_refuses_a_non_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_refuses_a_non_empty_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     assert main(["demo", str(tmp_path)]) == 2
     assert "is not empty and not a repository" in capsys.readouterr().err

@@ -8,14 +8,16 @@ message change with `pytest tests/test_examples.py --update-golden`, then read t
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from toolkit.workflows.validate import validate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 INVALID = Path(__file__).parent / "examples" / "invalid"
 CASES = sorted(INVALID.glob("*.yaml"))
@@ -28,7 +30,10 @@ def _stem(example: Path) -> str:
 
 @pytest.mark.parametrize("example", CASES, ids=[c.stem for c in CASES])
 def test_invalid_example_gives_expected_findings(
-    example: Path, manifests: dict[str, Any], make_repo: Callable[..., Path], request: pytest.FixtureRequest
+    example: Path,
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    request: pytest.FixtureRequest,
 ) -> None:
     stem = _stem(example)
     del manifests[stem]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from toolkit.workflows.validate import validate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 Manifests = dict[str, dict[str, Any]]
 
@@ -19,7 +21,9 @@ def findings_of(root: Path) -> list[str]:
     return [replace(f, path=f.path.relative_to(root)).render() for f in validate(root).findings]
 
 
-def test_the_complete_deployment_is_valid(manifests: Manifests, make_repo: Callable[..., Path]) -> None:
+def test_the_complete_deployment_is_valid(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
     result = validate(make_repo(manifests))
     assert result.findings == ()
     assert result.manifests == len(manifests) == 16
@@ -36,49 +40,67 @@ def _set(data: Manifests, stem: str, path: str, value: Any) -> None:
 
 GATE_CASES = [
     pytest.param(
-        "eval-search-canary", "metrics.0.value", 0.75,
-        "manifests/deployment.yaml:16: Deployment/search: spec.evaluations[0]: Evaluation/search-canary "
+        "eval-search-canary",
+        "metrics.0.value",
+        0.75,
+        "manifests/deployment.yaml:16: Deployment/search: spec.evaluations[0]: "
+        "Evaluation/search-canary "
         "recall_at_1 = 0.75 is below the minimum 0.8 required by Requirements/search",
         id="requirements-quality",
     ),
     pytest.param(
-        "eval-search-canary", "latency.p99Ms", 250.0,
+        "eval-search-canary",
+        "latency.p99Ms",
+        250.0,
         "Deployment/search: spec.evaluations[0]: Evaluation/search-canary latency p99 = 250 ms "
         "exceeds the ceiling 100 ms of Requirements/search",
         id="requirements-latency",
     ),
     pytest.param(
-        "eval-search-canary", "metrics.0.name", "mrr",
+        "eval-search-canary",
+        "metrics.0.name",
+        "mrr",
         "Deployment/search: spec.evaluations: no Evaluation of Deployment/search measures "
         "recall_at_1 on Dataset/canary, which Requirements/search requires",
         id="requirements-metric-missing",
     ),
     pytest.param(
-        "adapter", "base.digest", "sha256:" + "0" * 64,
-        "Adapter/lora: spec.base.digest: recorded base digest sha256:" + "0" * 64
+        "adapter",
+        "base.digest",
+        "sha256:" + "0" * 64,
+        "Adapter/lora: spec.base.digest: recorded base digest sha256:"
+        + "0" * 64
         + " is not the weights digest of Model/base",
         id="adapter-base-digest",
     ),
     pytest.param(
-        "eval-lora-canary", "metrics.0.value", 0.79,
+        "eval-lora-canary",
+        "metrics.0.value",
+        0.79,
         "Adapter/lora: spec.evaluations.task.evaluation: task score recall_at_1 = 0.79 does not "
         "beat the base's 0.8 (Evaluation/base-canary)",
         id="adapter-task-score",
     ),
     pytest.param(
-        "eval-lora-general", "metrics.0.value", 0.9,
+        "eval-lora-general",
+        "metrics.0.value",
+        0.9,
         "Adapter/lora: spec.evaluations.general.tolerance: general score cosine drops by 0.1 "
         "from the base's 1 (Evaluation/base-general) to 0.9; tolerance is 0.05",
         id="adapter-general-score",
     ),
     pytest.param(
-        "eval-int8-canary", "metrics.0.value", 0.85,
+        "eval-int8-canary",
+        "metrics.0.value",
+        0.85,
         "Quantization/int8: spec.maxDegradation.by: recall_at_1 degrades by 0.05 from 0.9 "
         "(Evaluation/lora-canary) to 0.85 (Evaluation/int8-canary); at most 0.02 is allowed",
         id="quantization-degradation",
     ),
     pytest.param(
-        "tokenizer", "model", "Model/other",
+        "tokenizer",
+        "model",
+        "Model/other",
         "Deployment/search: spec.tokenizer: Tokenizer/base is paired with Model/other, not with "
         "the Deployment's Model/base",
         id="tokenizer-pairing",
@@ -88,7 +110,12 @@ GATE_CASES = [
 
 @pytest.mark.parametrize(("stem", "path", "value", "expected"), GATE_CASES)
 def test_each_gate_fails_with_its_one_line_message(
-    manifests: Manifests, make_repo: Callable[..., Path], stem: str, path: str, value: Any, expected: str,
+    manifests: Manifests,
+    make_repo: Callable[..., Path],
+    stem: str,
+    path: str,
+    value: Any,
+    expected: str,
 ) -> None:
     _set(manifests, stem, path, value)
     root = make_repo(manifests)
@@ -97,12 +124,15 @@ def test_each_gate_fails_with_its_one_line_message(
     assert not validate(root).ok
 
 
-def test_hub_model_must_pin_a_full_commit(manifests: Manifests, make_repo: Callable[..., Path]) -> None:
+def test_hub_model_must_pin_a_full_commit(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
     _set(manifests, "model", "source.hub.revision", "main")
     found = findings_of(make_repo(manifests))
     assert len(found) == 1
     assert found[0] == (
-        "manifests/model.yaml:11: Model/base: spec.source.hub.revision: expected a full 40-hex commit sha, "
+        "manifests/model.yaml:11: Model/base: spec.source.hub.revision: "
+        "expected a full 40-hex commit sha, "
         "got 'main' (a branch, tag or short sha can move; pin the commit)"
     )
 
@@ -112,7 +142,9 @@ def test_short_sha_is_not_a_pin(manifests: Manifests, make_repo: Callable[..., P
     assert "expected a full 40-hex commit sha" in findings_of(make_repo(manifests))[0]
 
 
-def test_a_deployment_needs_an_evaluation_of_itself(manifests: Manifests, make_repo: Callable[..., Path]) -> None:
+def test_a_deployment_needs_an_evaluation_of_itself(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
     manifests["deployment"]["spec"]["evaluations"] = ["Evaluation/int8-canary"]
     found = findings_of(make_repo(manifests))
     assert any(
@@ -120,14 +152,21 @@ def test_a_deployment_needs_an_evaluation_of_itself(manifests: Manifests, make_r
     ), found
 
 
-def test_quantization_compares_on_one_dataset(manifests: Manifests, make_repo: Callable[..., Path]) -> None:
-    manifests["other-data"] = {**manifests["canary"], "metadata": {**manifests["canary"]["metadata"], "name": "other"}}
+def test_quantization_compares_on_one_dataset(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
+    manifests["other-data"] = {
+        **manifests["canary"],
+        "metadata": {**manifests["canary"]["metadata"], "name": "other"},
+    }
     _set(manifests, "eval-int8-canary", "dataset", "Dataset/other")
     found = findings_of(make_repo(manifests))
     assert any("compare on the same Dataset" in f for f in found), found
 
 
-def test_adapter_evaluation_needs_a_baseline(manifests: Manifests, make_repo: Callable[..., Path]) -> None:
+def test_adapter_evaluation_needs_a_baseline(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
     del manifests["eval-lora-canary"]["spec"]["baseline"]
     found = findings_of(make_repo(manifests))
     assert any("Evaluation/lora-canary has no spec.baseline" in f for f in found), found
@@ -136,21 +175,36 @@ def test_adapter_evaluation_needs_a_baseline(manifests: Manifests, make_repo: Ca
 @pytest.mark.parametrize(
     ("stem", "path", "value", "expected"),
     [
-        ("adapter", "base.model", "Model/other",
-         "spec.base.model: Model/other does not exist in the manifests"),
+        (
+            "adapter",
+            "base.model",
+            "Model/other",
+            "spec.base.model: Model/other does not exist in the manifests",
+        ),
         ("deployment", "runbook", "Runbook/nope", "spec.runbook: Runbook/nope does not exist"),
-        ("requirements", "quality.0.dataset", "Dataset/gone",
-         "Requirements/search: spec.quality[0].dataset: Dataset/gone does not exist"),
+        (
+            "requirements",
+            "quality.0.dataset",
+            "Dataset/gone",
+            "Requirements/search: spec.quality[0].dataset: Dataset/gone does not exist",
+        ),
     ],
 )
 def test_references_resolve(
-    manifests: Manifests, make_repo: Callable[..., Path], stem: str, path: str, value: Any, expected: str
+    manifests: Manifests,
+    make_repo: Callable[..., Path],
+    stem: str,
+    path: str,
+    value: Any,
+    expected: str,
 ) -> None:
     _set(manifests, stem, path, value)
     assert any(expected in f for f in findings_of(make_repo(manifests)))
 
 
-def test_duplicate_names_are_reported_once(manifests: Manifests, make_repo: Callable[..., Path]) -> None:
+def test_duplicate_names_are_reported_once(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
     manifests["copy"] = manifests["runbook"]
     found = findings_of(make_repo(manifests))
     assert len(found) == 1
@@ -159,19 +213,47 @@ def test_duplicate_names_are_reported_once(manifests: Manifests, make_repo: Call
 
 CONSISTENCY_CASES = [
     ("quantization", "model", "Model/base2", "quantizes Model/base2, not Model/base"),
-    ("quantization", "adapter", None, "was derived with no adapter merged, but the Deployment serves Adapter/lora"),
-    ("requirements", "contextLength", 1024, "needs 1024-token inputs but Tokenizer/base truncates at 512"),
-    ("requirements", "memoryCeilingBytes", 1000, "needs 29623027 bytes, over the 1000-byte ceiling"),
-    ("deployment", "api.inputSchema", {"type": "objekt"}, "spec.api.inputSchema: not a valid JSON Schema"),
+    (
+        "quantization",
+        "adapter",
+        None,
+        "was derived with no adapter merged, but the Deployment serves Adapter/lora",
+    ),
+    (
+        "requirements",
+        "contextLength",
+        1024,
+        "needs 1024-token inputs but Tokenizer/base truncates at 512",
+    ),
+    (
+        "requirements",
+        "memoryCeilingBytes",
+        1000,
+        "needs 29623027 bytes, over the 1000-byte ceiling",
+    ),
+    (
+        "deployment",
+        "api.inputSchema",
+        {"type": "objekt"},
+        "spec.api.inputSchema: not a valid JSON Schema",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("stem", "path", "value", "expected"), CONSISTENCY_CASES)
 def test_parts_of_a_deployment_agree(
-    manifests: Manifests, make_repo: Callable[..., Path], stem: str, path: str, value: Any, expected: str
+    manifests: Manifests,
+    make_repo: Callable[..., Path],
+    stem: str,
+    path: str,
+    value: Any,
+    expected: str,
 ) -> None:
     if value == "Model/base2":
-        manifests["model2"] = {**manifests["model"], "metadata": {**manifests["model"]["metadata"], "name": "base2"}}
+        manifests["model2"] = {
+            **manifests["model"],
+            "metadata": {**manifests["model"]["metadata"], "name": "base2"},
+        }
     _set(manifests, stem, path, value)
     found = findings_of(make_repo(manifests))
     assert any(expected in f for f in found), found

@@ -11,10 +11,12 @@ import hashlib
 import json
 import re
 import struct
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.safetensors_header import read_header
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CHUNK = 1 << 20
 
@@ -58,7 +60,9 @@ def canonical_tensor_digest(path: Path) -> str:
                     raise ValueError(f"{path}: truncated tensor data for {name!r}")
                 digest.update(chunk)
                 remaining -= len(chunk)
-    metadata = json.dumps(header.metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    metadata = json.dumps(
+        header.metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     digest.update(_prefixed(metadata.encode("utf-8")))
     return "sha256:" + digest.hexdigest()
 

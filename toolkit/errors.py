@@ -1,4 +1,7 @@
-"""Every error keel raises on purpose. The CLI maps each type to an exit code and a one-line message."""
+"""Every error keel raises on purpose.
+
+The CLI maps each type to an exit code and a one-line message.
+"""
 
 from __future__ import annotations
 

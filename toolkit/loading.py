@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from pathlib import Path
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -103,7 +105,7 @@ def load_text(text: str, path: Path) -> LoadResult:
     problems: list[Problem] = []
     try:
         for index, node in enumerate(_compose_all(text)):
-            if _is_empty(node):
+            if node is None or _is_empty(node):
                 continue
             try:
                 documents.append(_build_document(path, index, node))
@@ -120,8 +122,8 @@ def load_text(text: str, path: Path) -> LoadResult:
     return LoadResult(tuple(documents), tuple(problems))
 
 
-def _is_empty(node: yaml.Node | None) -> bool:
-    return node is None or (node.tag == _TAG + "null" and node.value in ("", "~", "null"))
+def _is_empty(node: yaml.Node) -> bool:
+    return node.tag == _TAG + "null" and node.value in ("", "~", "null")
 
 
 def _compose_all(text: str) -> Iterator[yaml.Node | None]:
@@ -137,7 +139,9 @@ def _read_bounded(path: Path) -> bytes:
     with path.open("rb") as handle:
         raw = handle.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
-        raise _Reject(1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB; manifests must be small")
+        raise _Reject(
+            1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB; manifests must be small"
+        )
     return raw
 
 
@@ -216,6 +220,7 @@ def _construct(node: yaml.Node, loc: Location, depth: int, walk: _Walk) -> Any:
         if node.tag != _TAG + "seq":
             raise _Reject(line, f"unsupported YAML tag {_short(node.tag)}")
         return [_construct(item, (*loc, i), depth + 1, walk) for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)
     return _construct_scalar(node, line)
 
 
@@ -241,7 +246,7 @@ def _construct_mapping(node: yaml.MappingNode, loc: Location, depth: int, walk: 
     return result
 
 
-def _construct_scalar(node: yaml.Node, line: int) -> Any:
+def _construct_scalar(node: yaml.ScalarNode, line: int) -> Any:
     tag = node.tag
     if tag not in _SCALAR_TAGS:
         raise _Reject(line, f"unsupported YAML tag {_short(tag)}: manifests hold plain data only")

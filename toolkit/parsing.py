@@ -5,16 +5,19 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from toolkit.findings import Finding, field_path
-from toolkit.loading import Document, Location
 from toolkit.manifests import API_VERSION, KINDS, Manifest
 from toolkit.manifests.base import DIGEST_PATTERN, NAME_PATTERN, SHA256_HEX_PATTERN
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from toolkit.loading import Document, Location
 
 PLACEHOLDER_PREFIX = "<fill"
 _EXPECTED_ENVELOPE = "expected a mapping with apiVersion, kind, metadata and spec"
@@ -47,7 +50,14 @@ def parse_document(document: Document) -> Parsed | list[Finding]:
         found = type(data).__name__ if data is not None else "an empty document"
         return [Finding(document.path, document.line, f"{_EXPECTED_ENVELOPE}, found {found}")]
     if data.get("apiVersion") != API_VERSION:
-        return [_envelope_finding(document, ref, "apiVersion", f"expected '{API_VERSION}', got {data.get('apiVersion')!r}")]
+        return [
+            _envelope_finding(
+                document,
+                ref,
+                "apiVersion",
+                f"expected '{API_VERSION}', got {data.get('apiVersion')!r}",
+            )
+        ]
     kind = data.get("kind")
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
@@ -56,14 +66,22 @@ def parse_document(document: Document) -> Parsed | list[Finding]:
     placeholders = list(_placeholders(data, ()))
     if placeholders:
         return [
-            Finding(document.path, document.line_of(loc), f"placeholder not filled in: {text}",
-                    ref, field_path(loc) or None, "placeholders")
+            Finding(
+                document.path,
+                document.line_of(loc),
+                f"placeholder not filled in: {text}",
+                ref,
+                field_path(loc) or None,
+                "placeholders",
+            )
             for loc, text in placeholders
         ]
     try:
         return Parsed(model.model_validate(data), document)
     except ValidationError as error:
-        return [_from_pydantic(document, model, ref, item) for item in error.errors(include_url=False)]
+        return [
+            _from_pydantic(document, model, ref, item) for item in error.errors(include_url=False)
+        ]
 
 
 def _placeholders(value: Any, location: Location) -> Iterator[tuple[Location, str]]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from toolkit.findings import Finding
 from toolkit.fsutil import display
-from toolkit.workflows.validate import ValidationResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from toolkit.findings import Finding
+    from toolkit.workflows.validate import ValidationResult
 
 
 def _relative(finding: Finding) -> Finding:
@@ -21,7 +25,11 @@ def text(result: ValidationResult) -> str:
     lines = [_relative(f).render() for f in result.findings]
     errors = sum(1 for f in result.findings if f.severity == "error")
     summary = f"{result.manifests} manifests in {result.files} files"
-    lines.append(f"{summary}: {errors} problem{'s' if errors != 1 else ''}" if errors else f"{summary}: valid")
+    lines.append(
+        f"{summary}: {errors} problem{'s' if errors != 1 else ''}"
+        if errors
+        else f"{summary}: valid"
+    )
     return "\n".join(lines)
 
 
@@ -51,9 +59,16 @@ def github(result: ValidationResult) -> str:
         title = _escape(f"keel {f.check}: {f.ref or f.path}", property_value=True)
         message = _escape(": ".join(p for p in (f.field, f.message) if p))
         level = "error" if f.severity == "error" else "warning"
-        lines.append(f"::{level} file={_escape(str(f.path), property_value=True)},line={f.line},title={title}::{message}")
+        lines.append(
+            f"::{level} file={_escape(str(f.path), property_value=True)},"
+            f"line={f.line},title={title}::{message}"
+        )
     lines.append(text(result).splitlines()[-1])
     return "\n".join(lines)
 
 
-REPORTERS: dict[str, Callable[[ValidationResult], str]] = {"text": text, "json": as_json, "github": github}
+REPORTERS: dict[str, Callable[[ValidationResult], str]] = {
+    "text": text,
+    "json": as_json,
+    "github": github,
+}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -15,6 +14,9 @@ from toolkit.findings import Finding, field_path
 from toolkit.loading import Location, load_file
 from toolkit.manifests import Manifest, Ref
 from toolkit.parsing import Parsed, identify, parse_document
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 MANIFEST_DIR = "manifests"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -93,9 +95,7 @@ class Graph:
         document = self.entries[manifest.ref].document
         return document.path, document.line_of(location)
 
-    def finding(
-        self, manifest: Manifest, location: Location, message: str, check: str
-    ) -> Finding:
+    def finding(self, manifest: Manifest, location: Location, message: str, check: str) -> Finding:
         path, line = self.locate(manifest, location)
         return Finding(path, line, message, manifest.ref, field_path(location), check)
 
@@ -105,7 +105,9 @@ def build_graph(root: Path, files: Iterable[Path]) -> Graph:
     for path in files:
         graph.files.append(path)
         loaded = load_file(path)
-        graph.findings.extend(Finding(p.path, p.line, p.message, check="parse") for p in loaded.problems)
+        graph.findings.extend(
+            Finding(p.path, p.line, p.message, check="parse") for p in loaded.problems
+        )
         for document in loaded.documents:
             result = parse_document(document)
             if isinstance(result, list):
@@ -117,8 +119,14 @@ def build_graph(root: Path, files: Iterable[Path]) -> Graph:
             if first is not None:
                 where = f"{first.document.path}:{first.document.line}"
                 graph.findings.append(
-                    Finding(path, document.line, f"duplicate name: {ref} is already defined at {where}",
-                            ref, "metadata.name", "unique")
+                    Finding(
+                        path,
+                        document.line,
+                        f"duplicate name: {ref} is already defined at {where}",
+                        ref,
+                        "metadata.name",
+                        "unique",
+                    )
                 )
                 continue
             graph.entries[ref] = result

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import ManifestError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
@@ -52,7 +54,9 @@ def read_header(path: Path) -> Header:
     try:
         header: dict[str, Any] = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ManifestError(f"{path}: not a safetensors file (header is not JSON: {error})") from None
+        raise ManifestError(
+            f"{path}: not a safetensors file (header is not JSON: {error})"
+        ) from None
     metadata = header.pop("__metadata__", None) or {}
     tensors = {}
     try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.fsutil import write_atomic
 from toolkit.manifests import KINDS, Manifest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = "schemas"

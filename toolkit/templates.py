@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from toolkit.manifests import KINDS
 from toolkit.manifests.base import RefTo
 from toolkit.schemas import SCHEMA_DIR, schema_filename
+
+if typing.TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 _INDENT = "  "
 
@@ -47,7 +49,8 @@ def render_template(kind: str, name: str, schema_line: str) -> str:
         "spec:",
     ]
     spec_model = model.model_fields["spec"].annotation
-    assert isinstance(spec_model, type) and issubclass(spec_model, BaseModel)
+    assert isinstance(spec_model, type)
+    assert issubclass(spec_model, BaseModel)
     lines.extend(_model_lines(spec_model, 1))
     return "\n".join(lines) + "\n"
 
@@ -109,8 +112,11 @@ def _hint(annotation: Any, metadata: list[Any]) -> str:
         if pattern and pattern.startswith("^sha256:"):
             return "<fill: sha256:<64 hex digits>>"
     simple = {
-        bool: "true or false", int: "a whole number", float: "a number",
-        dt.date: "a date, YYYY-MM-DD", str: "text",
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        dt.date: "a date, YYYY-MM-DD",
+        str: "text",
     }
     if annotation in simple:
         return f"<fill: {simple[annotation]}>"
@@ -131,7 +137,11 @@ def _unwrap_optional(annotation: Any) -> Any:
 
 
 def _strip_annotated(annotation: Any) -> Any:
-    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+    return (
+        typing.get_args(annotation)[0]
+        if typing.get_origin(annotation) is typing.Annotated
+        else annotation
+    )
 
 
 def _annotated_metadata(annotation: Any) -> list[Any]:
@@ -155,5 +165,3 @@ def new_manifest_path(root: Path, kind: str, name: str) -> Path:
 def template_for(root: Path, kind: str, name: str) -> tuple[Path, str]:
     path = new_manifest_path(root, kind, name)
     return path, render_template(kind, name, schema_comment(path, root, kind))
-
-

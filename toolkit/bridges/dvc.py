@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.errors import DvcError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_REMOTE = "keel-local"
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.errors import GitError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from git import Repo
 
 

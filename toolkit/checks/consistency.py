@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
-from toolkit.findings import Finding
 from toolkit.manifests import Adapter, Deployment, Quantization, Requirements, Tokenizer
-from toolkit.repository import Graph
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from toolkit.findings import Finding
+    from toolkit.repository import Graph
 
 
 def parts_share_one_base(graph: Graph) -> Iterator[Finding]:
@@ -17,7 +21,8 @@ def parts_share_one_base(graph: Graph) -> Iterator[Finding]:
         adapter = graph.get_as(spec.adapter, Adapter)
         if adapter is not None and adapter.spec.base.model != spec.model:
             yield graph.finding(
-                deployment, ("spec", "adapter"),
+                deployment,
+                ("spec", "adapter"),
                 f"{adapter.ref} was trained on {adapter.spec.base.model}, not on {spec.model}",
                 "consistency",
             )
@@ -26,14 +31,16 @@ def parts_share_one_base(graph: Graph) -> Iterator[Finding]:
             continue
         if quantization.spec.model != spec.model:
             yield graph.finding(
-                deployment, ("spec", "quantization"),
+                deployment,
+                ("spec", "quantization"),
                 f"{quantization.ref} quantizes {quantization.spec.model}, not {spec.model}",
                 "consistency",
             )
         if quantization.spec.adapter != spec.adapter:
             merged = quantization.spec.adapter or "no adapter"
             yield graph.finding(
-                deployment, ("spec", "quantization"),
+                deployment,
+                ("spec", "quantization"),
                 f"{quantization.ref} was derived with {merged} merged, but the Deployment "
                 f"serves {spec.adapter or 'no adapter'}",
                 "consistency",
@@ -50,16 +57,19 @@ def context_fits(graph: Graph) -> Iterator[Finding]:
         needed = requirements.spec.context_length
         if needed > tokenizer.spec.max_length and tokenizer.spec.overflow == "truncate":
             yield graph.finding(
-                deployment, ("spec", "tokenizer"),
+                deployment,
+                ("spec", "tokenizer"),
                 f"{requirements.ref} needs {needed}-token inputs but {tokenizer.ref} truncates at "
-                f"{tokenizer.spec.max_length}; choose overflow chunk or hierarchical, or another model",
+                f"{tokenizer.spec.max_length}; "
+                "choose overflow chunk or hierarchical, or another model",
                 "consistency",
             )
         if deployment.spec.serving.max_input_tokens > tokenizer.spec.max_length and (
             tokenizer.spec.overflow == "truncate"
         ):
             yield graph.finding(
-                deployment, ("spec", "serving", "maxInputTokens"),
+                deployment,
+                ("spec", "serving", "maxInputTokens"),
                 f"{deployment.spec.serving.max_input_tokens} exceeds {tokenizer.ref}'s maxLength "
                 f"{tokenizer.spec.max_length}",
                 "consistency",
@@ -77,7 +87,8 @@ def memory_fits(graph: Graph) -> Iterator[Finding]:
         budget = quantization.spec.memory_budget.total_bytes
         if ceiling is not None and budget > ceiling:
             yield graph.finding(
-                deployment, ("spec", "quantization"),
+                deployment,
+                ("spec", "quantization"),
                 f"{quantization.ref} needs {budget} bytes, over the {ceiling}-byte ceiling of "
                 f"{requirements.ref}",
                 "consistency",
@@ -89,19 +100,27 @@ def api_schemas_are_valid(graph: Graph) -> Iterator[Finding]:
     deployments = graph.of_kind(Deployment)
     if not deployments:
         return
+    checked: dict[str, str | None] = {}  # many deployments share one contract: check it once
+    for deployment in deployments:
+        api = deployment.spec.api
+        for key, schema in (("inputSchema", api.input_schema), ("outputSchema", api.output_schema)):
+            text = json.dumps(schema, sort_keys=True)
+            if text not in checked:
+                checked[text] = _schema_problem(schema)
+            problem = checked[text]
+            if problem:
+                yield graph.finding(deployment, ("spec", "api", key), problem, "consistency")
+
+
+def _schema_problem(schema: dict[str, Any]) -> str | None:
     from jsonschema import Draft202012Validator, SchemaError  # the only user; kept off start-up
 
-    for deployment in deployments:
-        for key in ("inputSchema", "outputSchema"):
-            schema: Any = getattr(deployment.spec.api, "input_schema" if key == "inputSchema" else "output_schema")
-            try:
-                Draft202012Validator.check_schema(schema)
-            except SchemaError as error:
-                where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-                yield graph.finding(
-                    deployment, ("spec", "api", key),
-                    f"not a valid JSON Schema at {where}: {error.message}", "consistency",
-                )
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        return f"not a valid JSON Schema at {where}: {error.message}"
+    return None
 
 
 CONSISTENCY = (parts_share_one_base, context_fits, memory_fits, api_schemas_are_valid)

@@ -6,9 +6,8 @@ reference check's finding, not a gate's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from toolkit.findings import Finding
 from toolkit.manifests import (
     Adapter,
     Deployment,
@@ -18,8 +17,13 @@ from toolkit.manifests import (
     Requirements,
     Tokenizer,
 )
-from toolkit.manifests.adapter import ScoreCheck
-from toolkit.repository import Graph
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from toolkit.findings import Finding
+    from toolkit.manifests.adapter import ScoreCheck
+    from toolkit.repository import Graph
 
 
 def _fmt(value: float) -> str:
@@ -41,7 +45,8 @@ def requirements_are_met(graph: Graph) -> Iterator[Finding]:
         if not own:
             if any(graph.get(ref) is not None for ref in deployment.spec.evaluations):
                 yield graph.finding(
-                    deployment, ("spec", "evaluations"),
+                    deployment,
+                    ("spec", "evaluations"),
                     f"no cited Evaluation has subject {deployment.ref}; the gate against "
                     f"{requirements.ref} needs an Evaluation of the Deployment itself",
                     "gates",
@@ -52,7 +57,9 @@ def requirements_are_met(graph: Graph) -> Iterator[Finding]:
 
 
 def _quality(
-    graph: Graph, deployment: Deployment, requirements: Requirements,
+    graph: Graph,
+    deployment: Deployment,
+    requirements: Requirements,
     own: list[tuple[int, Evaluation]],
 ) -> Iterator[Finding]:
     for threshold in requirements.spec.quality:
@@ -64,7 +71,8 @@ def _quality(
         ]
         if not measured:
             yield graph.finding(
-                deployment, ("spec", "evaluations"),
+                deployment,
+                ("spec", "evaluations"),
                 f"no Evaluation of {deployment.ref} measures {threshold.metric} on "
                 f"{threshold.dataset}, which {requirements.ref} requires",
                 "gates",
@@ -73,14 +81,16 @@ def _quality(
             location = ("spec", "evaluations", index)
             if threshold.min is not None and value < threshold.min:
                 yield graph.finding(
-                    deployment, location,
+                    deployment,
+                    location,
                     f"{evaluation.ref} {threshold.metric} = {_fmt(value)} is below the minimum "
                     f"{_fmt(threshold.min)} required by {requirements.ref}",
                     "gates",
                 )
             if threshold.max is not None and value > threshold.max:
                 yield graph.finding(
-                    deployment, location,
+                    deployment,
+                    location,
                     f"{evaluation.ref} {threshold.metric} = {_fmt(value)} is above the maximum "
                     f"{_fmt(threshold.max)} allowed by {requirements.ref}",
                     "gates",
@@ -88,13 +98,19 @@ def _quality(
 
 
 def _latency(
-    graph: Graph, deployment: Deployment, requirements: Requirements,
+    graph: Graph,
+    deployment: Deployment,
+    requirements: Requirements,
     own: list[tuple[int, Evaluation]],
 ) -> Iterator[Finding]:
     ceilings = requirements.spec.latency
     percentiles = [
         (name, ceiling)
-        for name, ceiling in (("p50", ceilings.p50_ms), ("p95", ceilings.p95_ms), ("p99", ceilings.p99_ms))
+        for name, ceiling in (
+            ("p50", ceilings.p50_ms),
+            ("p95", ceilings.p95_ms),
+            ("p99", ceilings.p99_ms),
+        )
         if ceiling is not None
     ]
     if not percentiles:
@@ -102,7 +118,8 @@ def _latency(
     timed = [(i, e) for i, e in own if e.spec.latency is not None]
     if not timed:
         yield graph.finding(
-            deployment, ("spec", "evaluations"),
+            deployment,
+            ("spec", "evaluations"),
             f"no Evaluation of {deployment.ref} records latency, which {requirements.ref} caps",
             "gates",
         )
@@ -113,7 +130,8 @@ def _latency(
             measured = getattr(latency, f"{name}_ms")
             if measured > ceiling:
                 yield graph.finding(
-                    deployment, ("spec", "evaluations", index),
+                    deployment,
+                    ("spec", "evaluations", index),
                     f"{evaluation.ref} latency {name} = {_fmt(measured)} ms exceeds the ceiling "
                     f"{_fmt(ceiling)} ms of {requirements.ref}",
                     "gates",
@@ -129,7 +147,8 @@ def adapter_matches_base(graph: Graph) -> Iterator[Finding]:
         actual = base.weights_digest()
         if actual != adapter.spec.base.digest:
             yield graph.finding(
-                adapter, ("spec", "base", "digest"),
+                adapter,
+                ("spec", "base", "digest"),
                 f"recorded base digest {adapter.spec.base.digest} is not the weights digest of "
                 f"{base.ref} ({actual or 'it lists no weight files'}); the adapter was trained on "
                 "other weights",
@@ -156,14 +175,18 @@ def _compare_to_baseline(
         return
     if evaluation.spec.subject != adapter.ref:
         yield graph.finding(
-            adapter, (*location, "evaluation"),
-            f"{evaluation.ref} evaluates {evaluation.spec.subject}, not {adapter.ref}", "gates",
+            adapter,
+            (*location, "evaluation"),
+            f"{evaluation.ref} evaluates {evaluation.spec.subject}, not {adapter.ref}",
+            "gates",
         )
         return
     if evaluation.spec.baseline is None:
         yield graph.finding(
-            adapter, (*location, "evaluation"),
-            f"{evaluation.ref} has no spec.baseline; set it to the base model's Evaluation", "gates",
+            adapter,
+            (*location, "evaluation"),
+            f"{evaluation.ref} has no spec.baseline; set it to the base model's Evaluation",
+            "gates",
         )
         return
     baseline = graph.get_as(evaluation.spec.baseline, Evaluation)
@@ -174,22 +197,26 @@ def _compare_to_baseline(
     for source, found in ((evaluation, value), (baseline, base_value)):
         if found is None:
             yield graph.finding(
-                adapter, (*location, "metric"),
-                f"{source.ref} does not record metric {check.metric}", "gates",
+                adapter,
+                (*location, "metric"),
+                f"{source.ref} does not record metric {check.metric}",
+                "gates",
             )
     if value is None or base_value is None:
         return
     gain = value - base_value if check.goal == "maximize" else base_value - value
     if tolerance is None and gain <= 0:
         yield graph.finding(
-            adapter, (*location, "evaluation"),
+            adapter,
+            (*location, "evaluation"),
             f"task score {check.metric} = {_fmt(value)} does not beat the base's "
             f"{_fmt(base_value)} ({baseline.ref})",
             "gates",
         )
     elif tolerance is not None and -gain > tolerance:
         yield graph.finding(
-            adapter, (*location, "tolerance"),
+            adapter,
+            (*location, "tolerance"),
             f"general score {check.metric} drops by {_fmt(-gain)} from the base's "
             f"{_fmt(base_value)} ({baseline.ref}) to {_fmt(value)}; tolerance is {_fmt(tolerance)}",
             "gates",
@@ -206,7 +233,8 @@ def quantization_within_budget(graph: Graph) -> Iterator[Finding]:
             continue
         if evaluation.spec.dataset != baseline.spec.dataset:
             yield graph.finding(
-                quantization, ("spec", "evaluation"),
+                quantization,
+                ("spec", "evaluation"),
                 f"{evaluation.ref} is on {evaluation.spec.dataset} but the baseline "
                 f"{baseline.ref} is on {baseline.spec.dataset}; compare on the same Dataset",
                 "gates",
@@ -217,14 +245,17 @@ def quantization_within_budget(graph: Graph) -> Iterator[Finding]:
         if value is None or base_value is None:
             missing = evaluation if value is None else baseline
             yield graph.finding(
-                quantization, ("spec", "maxDegradation", "metric"),
-                f"{missing.ref} does not record metric {limit.metric}", "gates",
+                quantization,
+                ("spec", "maxDegradation", "metric"),
+                f"{missing.ref} does not record metric {limit.metric}",
+                "gates",
             )
             continue
         drop = base_value - value if limit.goal == "maximize" else value - base_value
         if drop > limit.by + 1e-12:
             yield graph.finding(
-                quantization, ("spec", "maxDegradation", "by"),
+                quantization,
+                ("spec", "maxDegradation", "by"),
                 f"{limit.metric} degrades by {_fmt(drop)} from {_fmt(base_value)} ({baseline.ref}) "
                 f"to {_fmt(value)} ({evaluation.ref}); at most {_fmt(limit.by)} is allowed",
                 "gates",
@@ -237,7 +268,8 @@ def tokenizer_paired_with_model(graph: Graph) -> Iterator[Finding]:
         tokenizer = graph.get_as(deployment.spec.tokenizer, Tokenizer)
         if tokenizer is not None and tokenizer.spec.model != deployment.spec.model:
             yield graph.finding(
-                deployment, ("spec", "tokenizer"),
+                deployment,
+                ("spec", "tokenizer"),
                 f"{tokenizer.ref} is paired with {tokenizer.spec.model}, not with the "
                 f"Deployment's {deployment.spec.model}",
                 "gates",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from toolkit.findings import Finding
 from toolkit.repository import Graph, references
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from toolkit.findings import Finding
 
 
 def check_references(graph: Graph) -> Iterator[Finding]:

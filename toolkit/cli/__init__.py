@@ -18,10 +18,18 @@ from toolkit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, KeelError
 
 # command name -> (module, attribute, one-line help shown by `keel --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": ("toolkit.cli.init", "init", "Make a directory a keel repository (git, DVC, manifests/)."),
+    "init": (
+        "toolkit.cli.init",
+        "init",
+        "Make a directory a keel repository (git, DVC, manifests/).",
+    ),
     "new": ("toolkit.cli.new", "new", "Write a commented template manifest of one kind."),
     "validate": ("toolkit.cli.validate", "validate", "Check manifests: schema, references, gates."),
-    "schema": ("toolkit.cli.schema", "schema", "Export or check the JSON Schemas of the manifests."),
+    "schema": (
+        "toolkit.cli.schema",
+        "schema",
+        "Export or check the JSON Schemas of the manifests.",
+    ),
     "demo": ("toolkit.cli.demo", "demo", "Create a demo repository with the example deployment."),
 }
 

@@ -10,9 +10,12 @@ from toolkit.errors import EXIT_CHECK_FAILED
 
 
 @click.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path),
-                default=Path("keel-demo"))
-@click.option("--remote", default=None, help="DVC remote for the demo (default: a local directory).")
+@click.argument(
+    "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("keel-demo")
+)
+@click.option(
+    "--remote", default=None, help="DVC remote for the demo (default: a local directory)."
+)
 def demo(directory: Path, remote: str | None) -> None:
     """Create DIRECTORY as a keel repository holding the example deployment, and validate it.
 

@@ -9,9 +9,12 @@ import click
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
-@click.option("--remote", default=None,
-              help="URL or directory of the default DVC remote (default: a local directory "
-                   "under $XDG_DATA_HOME/keel/remotes, outside the repository).")
+@click.option(
+    "--remote",
+    default=None,
+    help="URL or directory of the default DVC remote (default: a local directory "
+    "under $XDG_DATA_HOME/keel/remotes, outside the repository).",
+)
 def init(directory: Path, remote: str | None) -> None:
     """Make DIRECTORY a keel repository: git, DVC with a local remote, manifests/, hooks config.
 

@@ -7,16 +7,29 @@ from pathlib import Path
 import click
 
 KIND_NAMES = (
-    "Requirements", "ArchitectureDecision", "Model", "Tokenizer", "Dataset", "Evaluation",
-    "Quantization", "TrainingRun", "Adapter", "Runbook", "Deployment",
+    "Requirements",
+    "ArchitectureDecision",
+    "Model",
+    "Tokenizer",
+    "Dataset",
+    "Evaluation",
+    "Quantization",
+    "TrainingRun",
+    "Adapter",
+    "Runbook",
+    "Deployment",
 )
 
 
 @click.command()
 @click.argument("kind", type=click.Choice(KIND_NAMES, case_sensitive=False))
 @click.argument("name")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Repository root (default: found from the working directory).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Repository root (default: found from the working directory).",
+)
 def new(kind: str, name: str, root: Path | None) -> None:
     """Write a commented template for a KIND manifest called NAME under manifests/.
 

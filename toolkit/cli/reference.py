@@ -31,8 +31,14 @@ def render_reference() -> str:
         parts += ["", f"## keel {name}", "", "```text", _help(command, ["keel", name]), "```"]
         if isinstance(command, click.Group):
             for sub in sorted(command.commands):
-                parts += ["", f"### keel {name} {sub}", "", "```text",
-                          _help(command.commands[sub], ["keel", name, sub]), "```"]
+                parts += [
+                    "",
+                    f"### keel {name} {sub}",
+                    "",
+                    "```text",
+                    _help(command.commands[sub], ["keel", name, sub]),
+                    "```",
+                ]
     return "\n".join(parts) + "\n"
 
 

@@ -15,8 +15,13 @@ def schema() -> None:
 
 
 @schema.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("schemas"), show_default=True)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
 def export(directory: Path) -> None:
     """Write schemas/<kind>.schema.json for every kind (unchanged files are left alone)."""
     from toolkit.schemas import export as export_schemas
@@ -28,8 +33,13 @@ def export(directory: Path) -> None:
 
 
 @schema.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("schemas"), show_default=True)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("schemas"),
+    show_default=True,
+)
 def check(directory: Path) -> None:
     """Exit 1 when the committed schemas differ from what the models generate."""
     from toolkit.schemas import stale

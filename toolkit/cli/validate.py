@@ -12,11 +12,19 @@ from toolkit.errors import EXIT_CHECK_FAILED
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
-    "--format", "output_format", type=click.Choice(["text", "json", "github"]), default="text",
-    show_default=True, help="text for people, json for programs, github for Actions annotations.",
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for programs, github for Actions annotations.",
 )
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Repository root (default: found from the working directory).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Repository root (default: found from the working directory).",
+)
 def validate(paths: tuple[Path, ...], output_format: str, root: Path | None) -> None:
     """Check manifests: parse, schema, unique names, references and workflow gates.
 

@@ -33,7 +33,19 @@ KINDS: dict[str, type[Manifest]] = {
 }
 
 __all__ = [
-    "API_VERSION", "KINDS", "Adapter", "ArchitectureDecision", "Dataset", "Deployment",
-    "Evaluation", "Manifest", "Model", "Quantization", "Ref", "Requirements", "Runbook",
-    "Tokenizer", "TrainingRun",
+    "API_VERSION",
+    "KINDS",
+    "Adapter",
+    "ArchitectureDecision",
+    "Dataset",
+    "Deployment",
+    "Evaluation",
+    "Manifest",
+    "Model",
+    "Quantization",
+    "Ref",
+    "Requirements",
+    "Runbook",
+    "Tokenizer",
+    "TrainingRun",
 ]

@@ -21,7 +21,9 @@ from toolkit.manifests.base import (
 
 class BaseBinding(Strict):
     model: ModelRef
-    digest: Digest = Field(description="Weights digest of the base Model the adapter was trained on.")
+    digest: Digest = Field(
+        description="Weights digest of the base Model the adapter was trained on."
+    )
 
 
 class Layers(Strict):
@@ -32,7 +34,9 @@ class Layers(Strict):
 
 
 class ScoreCheck(Strict):
-    evaluation: EvaluationRef = Field(description="Evaluation of the adapted model; its baseline is the base model's.")
+    evaluation: EvaluationRef = Field(
+        description="Evaluation of the adapted model; its baseline is the base model's."
+    )
     metric: NonEmpty
     goal: Literal["maximize", "minimize"] = "maximize"
 

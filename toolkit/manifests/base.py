@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,8 +20,10 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
+
+if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaValue
 
 API_VERSION = "keel/v1"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -66,7 +68,8 @@ class RefTo:
         if not sep or kind not in self.kinds or not _NAME_RE.match(name):
             expected = " or ".join(f"{k}/<name>" for k in self.kinds)
             raise PydanticCustomError(
-                "keel_ref", "expected a reference like {expected}, got '{value}'",
+                "keel_ref",
+                "expected a reference like {expected}, got '{value}'",
                 {"expected": expected, "value": value},
             )
         return Ref(value)
@@ -149,7 +152,9 @@ RelativePath = Annotated[
 class FileEntry(Strict):
     """One file of an artifact, pinned by the sha256 of its bytes."""
 
-    path: RelativePath = Field(description="Path of the file, relative to the artifact's directory.")
+    path: RelativePath = Field(
+        description="Path of the file, relative to the artifact's directory."
+    )
     sha256: Sha256Hex
     size: int = Field(ge=0, description="Size in bytes.")
     tensor_digest: Digest | None = Field(
@@ -200,7 +205,9 @@ class Metadata(Strict):
     labels: dict[Annotated[str, StringConstraints(max_length=63)], str] = Field(
         default_factory=dict, description="Free-form key/value labels for search and grouping."
     )
-    created: dt.date | None = Field(default=None, description="Date the manifest was first written.")
+    created: dt.date | None = Field(
+        default=None, description="Date the manifest was first written."
+    )
 
 
 class Manifest(Strict):

@@ -54,7 +54,9 @@ class Slos(Strict):
     latency_p95_ms: Positive
     latency_p99_ms: Positive
     availability: float = Field(gt=0, le=1, description="e.g. 0.999.")
-    error_rate: float = Field(ge=0, le=1, description="Largest acceptable share of failed requests.")
+    error_rate: float = Field(
+        ge=0, le=1, description="Largest acceptable share of failed requests."
+    )
 
 
 class Drift(Strict):
@@ -86,7 +88,9 @@ class Retraining(Strict):
 
 class Canary(Strict):
     dataset: DatasetRef
-    schedule: NonEmpty = Field(description="When the canary runs, e.g. a cron expression or 'on deploy'.")
+    schedule: NonEmpty = Field(
+        description="When the canary runs, e.g. a cron expression or 'on deploy'."
+    )
 
 
 class DeploymentSpec(Strict):

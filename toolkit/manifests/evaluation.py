@@ -60,17 +60,22 @@ class Tolerance(Strict):
 class Cost(Strict):
     per_1k_requests: float = Field(ge=0)
     currency: str = "USD"
-    basis: NonEmpty = Field(description="How the cost was derived, e.g. instance price / throughput.")
+    basis: NonEmpty = Field(
+        description="How the cost was derived, e.g. instance price / throughput."
+    )
 
 
 class EvaluationSpec(Strict):
-    subject: SubjectRef = Field(description="What was evaluated: a Model, Adapter, Quantization or Deployment.")
+    subject: SubjectRef = Field(
+        description="What was evaluated: a Model, Adapter, Quantization or Deployment."
+    )
     dataset: DatasetRef
     metrics: list[Metric] = Field(min_length=1)
     latency: Latency | None = None
     cost: Cost | None = None
     baseline: EvaluationRef | None = Field(
-        default=None, description="The Evaluation this one is compared with (e.g. the base model's)."
+        default=None,
+        description="The Evaluation this one is compared with (e.g. the base model's).",
     )
     hardware: Hardware
     date: dt.date

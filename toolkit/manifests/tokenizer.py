@@ -6,7 +6,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from toolkit.manifests.base import ArtifactFiles, DatasetRef, Manifest, ModelRef, PositiveInt, Strict
+from toolkit.manifests.base import (
+    ArtifactFiles,
+    DatasetRef,
+    Manifest,
+    ModelRef,
+    PositiveInt,
+    Strict,
+)
 
 
 class Fertility(Strict):

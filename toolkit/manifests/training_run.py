@@ -6,7 +6,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from toolkit.manifests.base import DatasetRef, Digest, Manifest, ModelRef, NonEmpty, PositiveInt, Strict
+from toolkit.manifests.base import (
+    DatasetRef,
+    Digest,
+    Manifest,
+    ModelRef,
+    NonEmpty,
+    PositiveInt,
+    Strict,
+)
 
 
 class Optimizer(Strict):
@@ -40,7 +48,9 @@ class TrainingRunSpec(Strict):
     steps: PositiveInt | None = None
     dropout: float = Field(ge=0, le=1)
     seed: int
-    loss: str | None = Field(default=None, description="Training objective, e.g. in-batch contrastive.")
+    loss: str | None = Field(
+        default=None, description="Training objective, e.g. in-batch contrastive."
+    )
     hardware: TrainingHardware
     datasets: list[DatasetRef] = Field(min_length=1)
     outcome: Outcome | None = None

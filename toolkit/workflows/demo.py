@@ -49,5 +49,7 @@ def demo(directory: Path, remote: str | None = None) -> DemoResult:
         result.copied.append(relative.as_posix())
     result.validation = validate(directory)
     if result.copied:
-        result.commit = git.commit_all(directory, "keel demo: the example semantic-search deployment")
+        result.commit = git.commit_all(
+            directory, "keel demo: the example semantic-search deployment"
+        )
     return result

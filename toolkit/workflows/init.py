@@ -82,7 +82,9 @@ def init(root: Path, remote: str | None = None) -> InitResult:
         result.kept.append(f"default DVC remote {current[0]} -> {current[1]}")
     made = [d for d in KIND_DIRECTORIES.values() if _touch(root / MANIFEST_DIR / d / ".gitkeep")]
     _note(result, bool(made), f"{MANIFEST_DIR}/ with one folder per kind")
-    _note(result, bool(export_schemas(root / SCHEMA_DIR)), f"{SCHEMA_DIR}/ (JSON Schemas for editors)")
+    _note(
+        result, bool(export_schemas(root / SCHEMA_DIR)), f"{SCHEMA_DIR}/ (JSON Schemas for editors)"
+    )
     config = root / ".pre-commit-config.yaml"
     _note(result, _write_if_missing(config, PRE_COMMIT_CONFIG), ".pre-commit-config.yaml")
     return result

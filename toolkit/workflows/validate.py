@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.checks import run_checks
 from toolkit.errors import UsageError
-from toolkit.findings import Finding
 from toolkit.repository import MANIFEST_DIR, build_graph, manifest_files
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from toolkit.findings import Finding
 
 
 @dataclass(frozen=True)
@@ -33,14 +37,17 @@ def validate(root: Path, paths: Sequence[Path] = ()) -> ValidationResult:
     if not paths and not tree.is_dir():
         raise UsageError(f"{tree}: no manifests/ directory here; run `keel init` or name the files")
     selected, path_findings = manifest_files(root, paths or [tree])
-    context: list[Path] = []
-    if paths and tree.is_dir():
-        context, _ = manifest_files(root, [tree])
+    if not paths:
+        graph = build_graph(root, selected)
+        findings = [*path_findings, *graph.findings, *run_checks(graph)]
+        return ValidationResult(tuple(sorted(set(findings))), len(selected), len(graph.entries))
     chosen = {p.resolve() for p in selected}
-    extra = [p for p in context if p.resolve() not in chosen]
-    graph = build_graph(root, [*selected, *extra])
+    context: list[Path] = []
+    if tree.is_dir():
+        context = [p for p in manifest_files(root, [tree])[0] if p.resolve() not in chosen]
+    graph = build_graph(root, [*selected, *context])
     findings = [*path_findings, *graph.findings, *run_checks(graph)]
-    if extra:
+    if context:
         findings = [f for f in findings if f.path.resolve() in chosen or f.check == "paths"]
     chosen_manifests = sum(1 for e in graph.entries.values() if e.document.path.resolve() in chosen)
     return ValidationResult(tuple(sorted(set(findings))), len(selected), chosen_manifests)
