@@ -130,7 +130,7 @@ def test_validate_a_single_file_resolves_against_the_whole_tree(
     manifests["runbook"]["spec"]["reviewIntervalDays"] = 0
     monkeypatch.chdir(make_repo(manifests))
     code, out, _ = run(["validate", "manifests/adapter.yaml"], capsys)
-    assert (code, out.strip()) == (0, "1 manifests in 1 files: valid")
+    assert (code, out.strip()) == (0, "1 manifest in 1 file: valid")
     code, out, _ = run(["validate", "manifests/runbook.yaml"], capsys)
     assert code == 1
     assert "spec.reviewIntervalDays: Input should be greater than 0, got 0" in out
@@ -204,7 +204,7 @@ def test_init_twice_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixtur
     after = {p: p.read_bytes() for p in target.rglob("*") if p.is_file() and ".git/" not in str(p)}
     assert after == snapshot
     config = (target / ".dvc" / "config").read_text()
-    assert 'remote "keel-local"' in config
+    assert 'remote "keel"' in config
     remote = Path(config.split("url = ")[1].strip())
     assert remote.is_dir()
     assert not remote.is_relative_to(target)
@@ -223,3 +223,21 @@ def test_cli_reference_is_current() -> None:
 
     committed = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
     assert committed == render_reference(), "run: python -m toolkit.cli.reference > docs/cli.md"
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    from toolkit.fsutil import write_atomic
+
+    path = tmp_path / "a.yaml"
+    write_atomic(path, "a: 1\n")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    path.chmod(0o640)
+    write_atomic(path, "a: 2\n")
+    assert (path.stat().st_mode & 0o777, path.read_text()) == (0o640, "a: 2\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.yaml"], "no temp file left behind"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

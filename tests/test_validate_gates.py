@@ -208,7 +208,10 @@ def test_duplicate_names_are_reported_once(
     manifests["copy"] = manifests["runbook"]
     found = findings_of(make_repo(manifests))
     assert len(found) == 1
-    assert "duplicate name: Runbook/search is already defined at" in found[0]
+    assert found[0] == (
+        "manifests/runbook.yaml:4: Runbook/search: metadata.name: duplicate name: Runbook/search "
+        "is already defined at manifests/copy.yaml:4"
+    )
 
 
 CONSISTENCY_CASES = [
@@ -257,3 +260,52 @@ def test_parts_of_a_deployment_agree(
     _set(manifests, stem, path, value)
     found = findings_of(make_repo(manifests))
     assert any(expected in f for f in found), found
+
+
+def test_an_unreadable_manifest_does_not_make_its_neighbours_fail(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
+    root = make_repo(manifests)
+    path = root / "manifests" / "canary.yaml"
+    path.write_text(path.read_text() + "kind: Dataset\n")  # a duplicate key: the file won't load
+    found = findings_of(root)
+    assert found == ["manifests/canary.yaml:19: duplicate key 'kind'"]
+
+
+def test_training_run_base_digest_must_match(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
+    _set(manifests, "training", "baseDigest", "sha256:" + "1" * 64)
+    found = findings_of(make_repo(manifests))
+    assert len(found) == 1
+    assert "TrainingRun/lora: spec.baseDigest: recorded base digest sha256:111" in found[0]
+
+
+def test_adapter_baseline_must_evaluate_the_base_model(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
+    _set(manifests, "eval-lora-general", "baseline", "Evaluation/search-canary")
+    found = findings_of(make_repo(manifests))
+    assert any(
+        "the baseline of Evaluation/lora-general must evaluate Model/base on Dataset/canary; "
+        "Evaluation/search-canary evaluates Deployment/search on Dataset/canary" in f
+        for f in found
+    ), found
+
+
+def test_digits_in_field_names_stay_lower_case(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
+    manifests["requirements"]["spec"]["costPer1kRequests"] = 0.05
+    assert findings_of(make_repo(manifests)) == []
+
+
+def test_json_manifests_may_name_their_schema(tmp_path: Path, manifests: Manifests) -> None:
+    import json
+
+    root = tmp_path / "repo"
+    (root / "manifests").mkdir(parents=True)
+    for stem, data in manifests.items():
+        document = {"$schema": "../schemas/x.schema.json", **data}
+        (root / "manifests" / f"{stem}.json").write_text(json.dumps(document, indent=2))
+    assert [f.render() for f in validate(root).findings] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -13,6 +14,8 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; give the file the mode it had, or what the umask allows.
+        os.chmod(temp, _mode_for(path))
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -23,10 +26,23 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
-def display(path: Path, base: Path | None = None) -> str:
-    """`path` relative to `base` (default: the working directory) when it lies below it."""
-    base = base or Path.cwd()
+def _mode_for(path: Path) -> int:
     try:
-        return str(path.resolve().relative_to(base.resolve()))
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def display(path: Path, base: Path | None = None) -> str:
+    """`path` relative to `base` (default: the working directory) when it lies below it.
+
+    Symlinks are not followed: a finding names the file the user has, not its target.
+    """
+    absolute = Path(os.path.abspath(path))
+    base = Path(os.path.abspath(base or Path.cwd()))
+    try:
+        return str(absolute.relative_to(base))
     except ValueError:
         return str(path)

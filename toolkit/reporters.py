@@ -24,13 +24,17 @@ def _relative(finding: Finding) -> Finding:
 def text(result: ValidationResult) -> str:
     lines = [_relative(f).render() for f in result.findings]
     errors = sum(1 for f in result.findings if f.severity == "error")
-    summary = f"{result.manifests} manifests in {result.files} files"
+    summary = f"{_count(result.manifests, 'manifest')} in {_count(result.files, 'file')}"
     lines.append(
         f"{summary}: {errors} problem{'s' if errors != 1 else ''}"
         if errors
         else f"{summary}: valid"
     )
     return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def as_json(result: ValidationResult) -> str:

@@ -11,7 +11,7 @@ from toolkit.errors import DvcError
 if TYPE_CHECKING:
     from pathlib import Path
 
-DEFAULT_REMOTE = "keel-local"
+DEFAULT_REMOTE = "keel"
 
 
 def _api():  # type: ignore[no-untyped-def]

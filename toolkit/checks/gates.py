@@ -16,6 +16,7 @@ from toolkit.manifests import (
     Quantization,
     Requirements,
     Tokenizer,
+    TrainingRun,
 )
 
 if TYPE_CHECKING:
@@ -156,6 +157,23 @@ def adapter_matches_base(graph: Graph) -> Iterator[Finding]:
             )
 
 
+def training_run_matches_base(graph: Graph) -> Iterator[Finding]:
+    """A TrainingRun's recorded base digest, when given, is its base Model's weights digest."""
+    for run in graph.of_kind(TrainingRun):
+        base = graph.get_as(run.spec.base, Model)
+        if base is None or run.spec.base_digest is None:
+            continue
+        actual = base.weights_digest()
+        if actual != run.spec.base_digest:
+            yield graph.finding(
+                run,
+                ("spec", "baseDigest"),
+                f"recorded base digest {run.spec.base_digest} is not the weights digest of "
+                f"{base.ref} ({actual or 'it lists no weight files'})",
+                "gates",
+            )
+
+
 def adapter_scores(graph: Graph) -> Iterator[Finding]:
     """The adapter beats its base on the task and holds the base's general capability."""
     for adapter in graph.of_kind(Adapter):
@@ -191,6 +209,17 @@ def _compare_to_baseline(
         return
     baseline = graph.get_as(evaluation.spec.baseline, Evaluation)
     if baseline is None:
+        return
+    base_model = adapter.spec.base.model
+    if baseline.spec.subject != base_model or baseline.spec.dataset != evaluation.spec.dataset:
+        yield graph.finding(
+            adapter,
+            (*location, "evaluation"),
+            f"the baseline of {evaluation.ref} must evaluate {base_model} on "
+            f"{evaluation.spec.dataset}; {baseline.ref} evaluates {baseline.spec.subject} on "
+            f"{baseline.spec.dataset}",
+            "gates",
+        )
         return
     value = evaluation.spec.metric(check.metric)
     base_value = baseline.spec.metric(check.metric)
@@ -243,13 +272,14 @@ def quantization_within_budget(graph: Graph) -> Iterator[Finding]:
         limit = spec.max_degradation
         value, base_value = evaluation.spec.metric(limit.metric), baseline.spec.metric(limit.metric)
         if value is None or base_value is None:
-            missing = evaluation if value is None else baseline
-            yield graph.finding(
-                quantization,
-                ("spec", "maxDegradation", "metric"),
-                f"{missing.ref} does not record metric {limit.metric}",
-                "gates",
-            )
+            for source, found in ((evaluation, value), (baseline, base_value)):
+                if found is None:
+                    yield graph.finding(
+                        quantization,
+                        ("spec", "maxDegradation", "metric"),
+                        f"{source.ref} does not record metric {limit.metric}",
+                        "gates",
+                    )
             continue
         drop = base_value - value if limit.goal == "maximize" else value - base_value
         if drop > limit.by + 1e-12:
@@ -279,6 +309,7 @@ def tokenizer_paired_with_model(graph: Graph) -> Iterator[Finding]:
 GATES = (
     requirements_are_met,
     adapter_matches_base,
+    training_run_matches_base,
     adapter_scores,
     quantization_within_budget,
     tokenizer_paired_with_model,

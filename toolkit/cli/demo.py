@@ -46,6 +46,6 @@ def demo(directory: Path, remote: str | None) -> None:
         click.echo(f"4. committed {result.commit[:12]}: the example semantic-search deployment")
     else:
         click.echo("4. nothing new to commit")
-    click.echo(f"Next: cd {directory} && keel validate")
+    click.echo(f"Next: cd {directory} && keel validate   (keel is in .venv/bin after bootstrap)")
     if not result.validation.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

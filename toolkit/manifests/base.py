@@ -19,7 +19,6 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError, core_schema
 
 if TYPE_CHECKING:
@@ -30,6 +29,12 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _NAME_RE = re.compile(NAME_PATTERN)
 SHA256_HEX_PATTERN = r"^[0-9a-f]{64}$"
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
+def to_camel(name: str) -> str:
+    """'cost_per_1k_requests' -> 'costPer1kRequests' (pydantic's own would give '1K')."""
+    first, *rest = name.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 class Strict(BaseModel):
@@ -214,6 +219,11 @@ class Manifest(Strict):
     """The envelope every manifest shares. Subclasses narrow `kind` and `spec`."""
 
     KIND: ClassVar[str] = ""
+    schema_: str | None = Field(
+        default=None,
+        alias="$schema",
+        description="Optional JSON Schema URI, for editors of JSON manifests.",
+    )
     api_version: Literal["keel/v1"] = Field(alias="apiVersion")
     kind: str
     metadata: Metadata

@@ -20,7 +20,8 @@ class HubSource(Strict):
 
     repo_id: NonEmpty = Field(description="Hub repository id, e.g. 'org/model'.")
     revision: str = Field(
-        description="The full 40-hex commit sha. Branches and tags move; a commit does not."
+        description="The full 40-hex commit sha. Branches and tags move; a commit does not.",
+        json_schema_extra={"pattern": _COMMIT_SHA.pattern},
     )
 
     @field_validator("revision")

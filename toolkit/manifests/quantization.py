@@ -18,17 +18,6 @@ from toolkit.manifests.base import (
 )
 
 Scheme = Literal["none", "fp16", "bf16", "int8-dynamic", "int8", "int4", "nf4", "gptq", "awq"]
-BYTES_PER_PARAMETER: dict[str, float] = {
-    "none": 4,
-    "fp16": 2,
-    "bf16": 2,
-    "int8-dynamic": 1,
-    "int8": 1,
-    "int4": 0.5,
-    "nf4": 0.5,
-    "gptq": 0.5,
-    "awq": 0.5,
-}
 
 
 class Recipe(Strict):
