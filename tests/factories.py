@@ -319,3 +319,61 @@ def write_set(root: Path, manifests: dict[str, dict[str, Any]]) -> Path:
     for stem, data in manifests.items():
         (directory / f"{stem}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return directory
+
+
+def safetensors_bytes(
+    tensors: dict[str, tuple[str, list[int], bytes]], metadata: dict[str, str] | None = None
+) -> bytes:
+    """A safetensors file written by hand: {name: (dtype, shape, raw bytes)}."""
+    import json
+    import struct
+
+    header: dict[str, Any] = {}
+    offset = 0
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    if metadata:
+        header["__metadata__"] = metadata
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    return (
+        struct.pack("<Q", len(encoded)) + encoded + b"".join(raw for _, _, raw in tensors.values())
+    )
+
+
+def with_real_files(root: Path, manifests: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Write real artifact files under root and record their true sha256 and size in `manifests`."""
+    import struct
+
+    from toolkit.digests import canonical_tensor_digest
+
+    weights = safetensors_bytes(
+        {
+            "encoder.weight": ("F32", [4, 4], struct.pack("<16f", *range(16))),
+            "position_ids": ("I64", [4], struct.pack("<4q", 0, 1, 2, 3)),
+        },
+        {"format": "pt"},
+    )
+    adapter = safetensors_bytes({"lora_A": ("F32", [2, 4], struct.pack("<8f", *range(8)))})
+    contents = {
+        "model": {"model.safetensors": weights, "config.json": b'{"model_type": "bert"}\n'},
+        "tokenizer": {"vocab.txt": b"[PAD]\n[CLS]\n[SEP]\nhello\n"},
+        "canary": {"canary.jsonl": b'{"query": "q", "passage": "p"}\n'},
+        "adapter": {"adapter_model.safetensors": adapter},
+    }
+    for stem, files in contents.items():
+        spec = manifests[stem]["spec"]
+        directory = root / spec["directory"]
+        directory.mkdir(parents=True, exist_ok=True)
+        entries = []
+        for name, data in files.items():
+            (directory / name).write_bytes(data)
+            entry = {"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            if name.endswith(".safetensors"):
+                entry["tensorDigest"] = canonical_tensor_digest(directory / name)
+            entries.append(entry)
+        spec["files"] = entries
+    model_digest = manifests["model"]["spec"]["files"][0]["tensorDigest"]
+    manifests["adapter"]["spec"]["base"]["digest"] = model_digest
+    return manifests

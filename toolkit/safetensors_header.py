@@ -57,6 +57,8 @@ def read_header(path: Path) -> Header:
         raise ManifestError(
             f"{path}: not a safetensors file (header is not JSON: {error})"
         ) from None
+    if not isinstance(header, dict):
+        raise ManifestError(f"{path}: not a safetensors file (header is not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
     tensors = {}
     try:

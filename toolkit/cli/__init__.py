@@ -31,6 +31,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Export or check the JSON Schemas of the manifests.",
     ),
     "demo": ("toolkit.cli.demo", "demo", "Create a demo repository with the example deployment."),
+    "verify": (
+        "toolkit.cli.verify",
+        "verify",
+        "Recompute the checksums of the files manifests name.",
+    ),
+    "inspect": (
+        "toolkit.cli.inspect",
+        "inspect",
+        "Read safetensors headers: tensors, dtypes, parameters, memory budget.",
+    ),
 }
 
 

@@ -20,12 +20,17 @@ from toolkit.errors import EXIT_CHECK_FAILED
     help="text for people, json for programs, github for Actions annotations.",
 )
 @click.option(
+    "--checksums", is_flag=True, help="Also recompute each pinned file's sha256 (as keel verify)."
+)
+@click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Repository root (default: found from the working directory).",
 )
-def validate(paths: tuple[Path, ...], output_format: str, root: Path | None) -> None:
+def validate(
+    paths: tuple[Path, ...], output_format: str, checksums: bool, root: Path | None
+) -> None:
     """Check manifests: parse, schema, unique names, references and workflow gates.
 
     PATHS default to the repository's manifests/ tree. References always resolve against
@@ -35,7 +40,7 @@ def validate(paths: tuple[Path, ...], output_format: str, root: Path | None) -> 
     from toolkit.repository import find_root
     from toolkit.workflows.validate import validate as run_validation
 
-    result = run_validation(root or find_root(Path.cwd()), list(paths))
+    result = run_validation(root or find_root(Path.cwd()), list(paths), checksums=checksums)
     click.echo(REPORTERS[output_format](result))
     if not result.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

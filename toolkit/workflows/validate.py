@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from toolkit.checks import run_checks
 from toolkit.errors import UsageError
-from toolkit.repository import MANIFEST_DIR, build_graph, manifest_files
+from toolkit.repository import MANIFEST_DIR, Graph, build_graph, manifest_files
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,7 +27,9 @@ class ValidationResult:
         return not any(f.severity == "error" for f in self.findings)
 
 
-def validate(root: Path, paths: Sequence[Path] = ()) -> ValidationResult:
+def validate(
+    root: Path, paths: Sequence[Path] = (), *, checksums: bool = False
+) -> ValidationResult:
     """Validate `paths` (default: the repository's manifests/ tree).
 
     References always resolve against the whole manifests/ tree, so checking one file still
@@ -39,15 +41,28 @@ def validate(root: Path, paths: Sequence[Path] = ()) -> ValidationResult:
     selected, path_findings = manifest_files(root, paths or [tree])
     if not paths:
         graph = build_graph(root, selected)
-        findings = [*path_findings, *graph.findings, *run_checks(graph)]
+        findings = [
+            *path_findings,
+            *graph.findings,
+            *run_checks(graph),
+            *_checksums(graph, checksums),
+        ]
         return ValidationResult(tuple(sorted(set(findings))), len(selected), len(graph.entries))
     chosen = {p.resolve() for p in selected}
     context: list[Path] = []
     if tree.is_dir():
         context = [p for p in manifest_files(root, [tree])[0] if p.resolve() not in chosen]
     graph = build_graph(root, [*selected, *context])
-    findings = [*path_findings, *graph.findings, *run_checks(graph)]
+    findings = [*path_findings, *graph.findings, *run_checks(graph), *_checksums(graph, checksums)]
     if context:
         findings = [f for f in findings if f.path.resolve() in chosen or f.check == "paths"]
     chosen_manifests = sum(1 for e in graph.entries.values() if e.document.path.resolve() in chosen)
     return ValidationResult(tuple(sorted(set(findings))), len(selected), chosen_manifests)
+
+
+def _checksums(graph: Graph, enabled: bool) -> list[Finding]:
+    if not enabled:
+        return []
+    from toolkit.workflows.verify import verify
+
+    return verify(graph.root, graph=graph).findings(graph)

@@ -1,0 +1,146 @@
+"""`keel verify`: real files, real hashes, the stat cache, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from factories import with_real_files
+
+from toolkit.cli import main
+from toolkit.workflows.validate import validate
+from toolkit.workflows.verify import verify
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+
+@pytest.fixture
+def repo(manifests: dict[str, Any], make_repo: Callable[..., Path], tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    return make_repo(with_real_files(root, manifests))
+
+
+def test_untouched_files_verify(repo: Path) -> None:
+    result = verify(repo)
+    assert result.ok, [p.render() for p in result.problems]
+    assert result.checked == 5
+    assert result.cache_hits == 0
+    again = verify(repo)
+    assert (again.ok, again.cache_hits, again.bytes_hashed) == (True, 5, 0)
+
+
+def test_a_flipped_byte_names_the_file_and_both_digests(repo: Path) -> None:
+    path = repo / "artifacts/datasets/canary/canary.jsonl"
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    verify(repo)  # warm the cache first: a changed file must still be noticed
+    data = bytearray(path.read_bytes())
+    data[3] ^= 0x01
+    path.write_bytes(bytes(data))
+    found = hashlib.sha256(bytes(data)).hexdigest()
+    result = verify(repo)
+    assert [p.render() for p in result.problems] == [
+        f"artifacts/datasets/canary/canary.jsonl: expected sha256 {expected}, found {found}"
+    ]
+
+
+def test_same_size_and_mtime_is_still_caught_through_ctime(repo: Path) -> None:
+    path = repo / "artifacts/models/base/config.json"
+    verify(repo)
+    before = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"bert", b"BERT"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    result = verify(repo)
+    assert [p.field for p in result.problems] == ["sha256"]
+    assert result.cache_hits == 4
+
+
+def test_replaced_file_with_same_stat_fields_is_caught_through_the_inode(repo: Path) -> None:
+    path = repo / "artifacts/datasets/canary/canary.jsonl"
+    verify(repo)
+    replacement = path.with_name("new.jsonl")
+    replacement.write_bytes(path.read_bytes().upper())
+    os.replace(replacement, path)
+    assert not verify(repo).ok
+
+
+def test_tensor_digest_is_the_second_layer(repo: Path, manifests: dict[str, Any]) -> None:
+    import yaml
+
+    manifest_path = repo / "manifests" / "adapter.yaml"
+    data = yaml.safe_load(manifest_path.read_text())
+    data["spec"]["files"][0]["tensorDigest"] = "sha256:" + "0" * 64
+    manifest_path.write_text(yaml.safe_dump(data))
+    result = verify(repo)
+    assert [p.field for p in result.problems] == ["tensorDigest"]
+    assert "expected tensor digest sha256:000" in result.problems[0].render()
+
+
+def test_missing_file_and_symlink_outside(repo: Path, tmp_path: Path) -> None:
+    (repo / "artifacts/models/base/vocab.txt").unlink()
+    outside = tmp_path / "elsewhere.bin"
+    outside.write_bytes(b"x")
+    config = repo / "artifacts/models/base/config.json"
+    config.unlink()
+    config.symlink_to(outside)
+    messages = sorted(p.render() for p in verify(repo).problems)
+    assert messages == [
+        "artifacts/models/base/config.json: leads outside the repository (a symlink?); "
+        "artifacts must live inside it",
+        "artifacts/models/base/vocab.txt: missing; run `keel pull` or `dvc pull` to fetch it",
+    ]
+
+
+def test_extra_files_are_reported_but_not_fatal(repo: Path) -> None:
+    (repo / "artifacts/models/base/notes.txt").write_text("scratch")
+    result = verify(repo)
+    assert result.ok
+    assert result.extra == ("artifacts/models/base/notes.txt",)
+
+
+def test_refs_select_what_a_deployment_needs(repo: Path) -> None:
+    (repo / "artifacts/adapters/lora/adapter_model.safetensors").write_bytes(b"broken")
+    assert not verify(repo, ["Deployment/search"]).ok
+    assert verify(repo, ["Dataset/canary"]).ok
+    assert verify(repo, ["Tokenizer/base"]).checked == 3  # its file and its Model's two
+
+
+def test_no_cache_hashes_everything_again(repo: Path) -> None:
+    verify(repo)
+    assert verify(repo, use_cache=False).cache_hits == 0
+
+
+def test_a_corrupt_cache_is_thrown_away(repo: Path) -> None:
+    verify(repo)
+    (repo / ".keel" / "statcache.sqlite").write_bytes(b"not a database at all" * 100)
+    result = verify(repo)
+    assert result.ok
+    assert result.cache_hits == 0
+
+
+def test_validate_with_checksums_reports_on_the_manifest_line(repo: Path) -> None:
+    (repo / "artifacts/datasets/canary/canary.jsonl").write_text("changed\n")
+    findings = validate(repo, checksums=True).findings
+    assert len(findings) == 1
+    assert findings[0].path.name == "canary.yaml"
+    assert findings[0].field == "spec.files[0].sha256"
+    assert findings[0].check == "checksums"
+    assert validate(repo).ok, "without --checksums no file is read"
+
+
+def test_cli_exit_codes(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    assert main(["verify"]) == 0
+    assert "5 files checked (0 unchanged since last time" in capsys.readouterr().out
+    (repo / "artifacts/models/base/vocab.txt").write_text("other")
+    assert main(["verify"]) == 1
+    assert "artifacts/models/base/vocab.txt: expected sha256" in capsys.readouterr().out
+    assert main(["verify", "Model/nope"]) == 2
+    assert "Model/nope: no such manifest" in capsys.readouterr().err

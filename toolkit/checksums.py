@@ -1,0 +1,81 @@
+"""Fingerprints of files through the stat cache: look up, hash the misses in parallel, store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from toolkit.digests import canonical_tensor_digest
+from toolkit.errors import ManifestError
+from toolkit.hashing import FileChangedError, FileStat, hash_file, parallel_map
+from toolkit.statcache import Cached, StatCache
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Request:
+    path: Path
+    md5: bool = False
+    tensor_digest: bool = False
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    path: Path
+    size: int
+    sha256: str
+    md5: str | None
+    tensor_digest: str | None
+    cached: bool
+    tensor_error: str | None = None
+
+
+def fingerprints(requests: Sequence[Request], cache: StatCache) -> list[Fingerprint]:
+    """One fingerprint per request, in order. Cache lookups and writes stay on this thread."""
+    results: list[Fingerprint | None] = []
+    misses: list[tuple[int, Request]] = []
+    for index, request in enumerate(requests):
+        stat = FileStat.of(request.path)
+        hit = cache.get(request.path, stat)
+        if (
+            hit
+            and (hit.md5 or not request.md5)
+            and (hit.tensor_digest or not request.tensor_digest)
+        ):
+            results.append(
+                Fingerprint(request.path, stat.size, hit.sha256, hit.md5, hit.tensor_digest, True)
+            )
+        else:
+            results.append(None)
+            misses.append((index, request))
+    for (index, _), (fingerprint, stat) in zip(
+        misses, parallel_map(_measure, [r for _, r in misses]), strict=True
+    ):
+        results[index] = fingerprint
+        if fingerprint.tensor_error:
+            continue
+        cache.put(
+            fingerprint.path,
+            stat,
+            Cached(fingerprint.sha256, fingerprint.md5, fingerprint.tensor_digest),
+        )
+    return [r for r in results if r is not None]
+
+
+def _measure(request: Request) -> tuple[Fingerprint, FileStat]:
+    hashes = hash_file(request.path, md5=request.md5)
+    tensor, error = None, None
+    if request.tensor_digest:
+        try:
+            tensor = canonical_tensor_digest(request.path)
+        except (ManifestError, ValueError) as failure:
+            error = str(failure).removeprefix(f"{request.path}: ")
+        if FileStat.of(request.path) != hashes.stat:
+            raise FileChangedError(f"{request.path}: changed while it was being hashed")
+    fingerprint = Fingerprint(
+        request.path, hashes.size, hashes.sha256, hashes.md5, tensor, False, error
+    )
+    return fingerprint, hashes.stat

@@ -1,0 +1,43 @@
+"""`keel verify [REF...]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from toolkit.errors import EXIT_CHECK_FAILED
+
+
+@click.command()
+@click.argument("refs", nargs=-1)
+@click.option("--no-cache", is_flag=True, help="Hash every file again, ignoring the stat cache.")
+@click.option("--strict", is_flag=True, help="Fail on files no manifest names, too.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Repository root (default: found from the working directory).",
+)
+def verify(refs: tuple[str, ...], no_cache: bool, strict: bool, root: Path | None) -> None:
+    """Recompute the sha256 of every file the manifests name (default: all).
+
+    REFS are `Kind/name`; a Deployment stands for every artifact it needs. Unchanged files
+    cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch or a missing file.
+    """
+    from toolkit.repository import find_root
+    from toolkit.workflows.verify import verify as run_verify
+
+    result = run_verify(root or find_root(Path.cwd()), refs, use_cache=not no_cache)
+    for problem in result.problems:
+        click.echo(problem.render())
+    for path in result.extra:
+        click.echo(f"{path}: not named by any manifest")
+    problems = len(result.problems)
+    verdict = "all match" if result.ok else f"{problems} problem{'s' if problems > 1 else ''}"
+    click.echo(
+        f"{result.checked} files checked ({result.cache_hits} unchanged since last time, "
+        f"{result.bytes_hashed / 1e6:.1f} MB hashed): {verdict}"
+    )
+    if not result.ok or (strict and result.extra):
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)

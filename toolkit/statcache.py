@@ -1,0 +1,118 @@
+"""The stat cache: unchanged files cost a `stat`, not a read.
+
+A layer, not a truth: an entry is used only when device, inode, size, mtime and ctime all
+match; any difference, or any doubt (a corrupt database), means hashing again. Lives in
+`.keel/statcache.sqlite`, which `keel init` git-ignores.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from toolkit.hashing import FileStat
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+CACHE_DIR = ".keel"
+CACHE_FILE = "statcache.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, md5 TEXT, tensor_digest TEXT
+)
+"""
+
+
+@dataclass(frozen=True)
+class Cached:
+    sha256: str
+    md5: str | None
+    tensor_digest: str | None
+
+
+class StatCache(Protocol):
+    def get(self, path: Path, stat: FileStat) -> Cached | None: ...
+
+    def put(self, path: Path, stat: FileStat, cached: Cached) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class NoCache:
+    """`--no-cache`: every file is hashed again."""
+
+    def get(self, path: Path, stat: FileStat) -> Cached | None:
+        return None
+
+    def put(self, path: Path, stat: FileStat, cached: Cached) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class SqliteStatCache:
+    def __init__(self, root: Path) -> None:
+        directory = root / CACHE_DIR
+        directory.mkdir(exist_ok=True)
+        self._root = root
+        self._db = self._open(directory / CACHE_FILE)
+        self._pending: list[tuple[object, ...]] = []
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(path, check_same_thread=False)
+            db.execute(_SCHEMA)
+            return db
+        except sqlite3.DatabaseError:
+            path.unlink(missing_ok=True)  # a cache may always be thrown away
+            db = sqlite3.connect(path, check_same_thread=False)
+            db.execute(_SCHEMA)
+            return db
+
+    def _key(self, path: Path) -> str:
+        return str(path.resolve())
+
+    def get(self, path: Path, stat: FileStat) -> Cached | None:
+        row = self._db.execute(
+            "SELECT device, inode, size, mtime_ns, ctime_ns, sha256, md5, tensor_digest "
+            "FROM files WHERE path = ?",
+            (self._key(path),),
+        ).fetchone()
+        if row is None or FileStat(*row[:5]) != stat:
+            return None
+        return Cached(row[5], row[6], row[7])
+
+    def put(self, path: Path, stat: FileStat, cached: Cached) -> None:
+        self._pending.append(
+            (
+                self._key(path),
+                stat.device,
+                stat.inode,
+                stat.size,
+                stat.mtime_ns,
+                stat.ctime_ns,
+                cached.sha256,
+                cached.md5,
+                cached.tensor_digest,
+            )
+        )
+
+    def close(self) -> None:
+        if self._pending:
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending
+                )
+            self._pending.clear()
+        self._db.close()
+
+
+def open_cache(root: Path, enabled: bool = True) -> StatCache:
+    return SqliteStatCache(root) if enabled else NoCache()
