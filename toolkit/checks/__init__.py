@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from toolkit.checks import consistency, gates, references
+from toolkit.checks import consistency, dvc_files, gates, references
 from toolkit.findings import Finding
 from toolkit.repository import Graph
 
@@ -14,6 +14,7 @@ CHECKS: tuple[Check, ...] = (
     references.check_references,
     *gates.GATES,
     *consistency.CONSISTENCY,
+    *dvc_files.DVC_CHECKS,
 )
 
 

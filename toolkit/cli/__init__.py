@@ -31,6 +31,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Export or check the JSON Schemas of the manifests.",
     ),
     "demo": ("toolkit.cli.demo", "demo", "Create a demo repository with the example deployment."),
+    "push": (
+        "toolkit.cli.transfer",
+        "push",
+        "Push the artifacts some manifests need to the DVC remote.",
+    ),
+    "pull": (
+        "toolkit.cli.transfer",
+        "pull",
+        "Pull the artifacts some manifests need, then verify them.",
+    ),
+    "track": ("toolkit.cli.track", "track", "Put files under DVC and pin them in a manifest."),
     "verify": (
         "toolkit.cli.verify",
         "verify",

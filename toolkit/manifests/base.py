@@ -136,7 +136,7 @@ Positive = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 def _relative_path(value: str) -> str:
@@ -162,6 +162,11 @@ class FileEntry(Strict):
     )
     sha256: Sha256Hex
     size: int = Field(ge=0, description="Size in bytes.")
+    md5: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = Field(
+        default=None,
+        description="DVC's md5 of the file, recorded by `keel track`; `keel validate` checks it "
+        "against the .dvc file beside the artifact.",
+    )
     tensor_digest: Digest | None = Field(
         default=None,
         description="For safetensors files: the canonical tensor digest (sorted tensor names, "
@@ -195,7 +200,7 @@ class ArtifactFiles(Strict):
             if entry.path in seen:
                 raise ValueError(f"file '{entry.path}' is listed twice")
             seen.add(entry.path)
-            if entry.path.lower().endswith(_PICKLE_SUFFIXES) and self.allow_pickle is None:
+            if entry.path.lower().endswith(PICKLE_SUFFIXES) and self.allow_pickle is None:
                 raise ValueError(
                     f"'{entry.path}' is a pickle-based format; convert it to safetensors "
                     "or set allowPickle.reason"

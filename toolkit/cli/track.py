@@ -1,0 +1,41 @@
+"""`keel track PATH... --into Kind/name`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--into",
+    "into",
+    required=True,
+    metavar="KIND/NAME",
+    help="The Model, Tokenizer, Adapter or Dataset manifest that pins these files.",
+)
+@click.option("--no-cache", is_flag=True, help="Hash every file again, ignoring the stat cache.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Repository root (default: found from the working directory).",
+)
+def track(paths: tuple[Path, ...], into: str, no_cache: bool, root: Path | None) -> None:
+    """Put files under DVC and record their path, size, sha256 and md5 in a manifest.
+
+    Files must lie under the manifest's spec.directory. Running it again on unchanged files
+    changes nothing. The manifest keeps its comments and key order.
+    """
+    from toolkit.repository import find_root
+    from toolkit.workflows.track import track as run_track
+
+    result = run_track(root or find_root(Path.cwd()), list(paths), into, use_cache=not no_cache)
+    for fingerprint in result.files:
+        click.echo(f"{fingerprint.sha256}  {fingerprint.size:>12}  {fingerprint.path.name}")
+    click.echo(
+        f"{len(result.files)} files: {len(result.added_to_dvc)} added to DVC; "
+        + (f"{result.manifest_path} updated" if result.manifest_changed else "manifest unchanged")
+    )

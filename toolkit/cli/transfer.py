@@ -1,0 +1,60 @@
+"""`keel push [REF...]` and `keel pull [REF...]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from toolkit.errors import EXIT_CHECK_FAILED
+
+_ROOT = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Repository root (default: found from the working directory).",
+)
+_REMOTE = click.option("--remote", "-r", default=None, help="DVC remote (default: DVC's default).")
+
+
+@click.command()
+@click.argument("refs", nargs=-1)
+@_REMOTE
+@_ROOT
+def push(refs: tuple[str, ...], remote: str | None, root: Path | None) -> None:
+    """Push through DVC the artifacts REFS need (default: every artifact).
+
+    A Deployment stands for its Model, Tokenizer, Adapter and Datasets.
+    """
+    from toolkit.repository import find_root
+    from toolkit.workflows.transfer import push as run_push
+
+    result = run_push(root or find_root(Path.cwd()), refs, remote)
+    click.echo(f"{len(result.targets)} DVC-tracked files; {result.transferred} pushed")
+
+
+@click.command()
+@click.argument("refs", nargs=-1)
+@_REMOTE
+@click.option("--no-cache", is_flag=True, help="Verify by hashing every file again.")
+@_ROOT
+def pull(refs: tuple[str, ...], remote: str | None, no_cache: bool, root: Path | None) -> None:
+    """Pull through DVC the artifacts REFS need (default: every artifact), then verify them.
+
+    Exit 1 when a pulled file does not match its manifest.
+    """
+    from toolkit.repository import find_root
+    from toolkit.workflows.transfer import pull as run_pull
+
+    result = run_pull(root or find_root(Path.cwd()), refs, remote, use_cache=not no_cache)
+    click.echo(f"{len(result.targets)} DVC-tracked files; {result.transferred} fetched or updated")
+    verification = result.verification
+    assert verification is not None
+    for problem in verification.problems:
+        click.echo(problem.render())
+    click.echo(
+        f"verified {verification.checked} files: "
+        + ("all match" if verification.ok else f"{len(verification.problems)} do not match")
+    )
+    if not verification.ok:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
