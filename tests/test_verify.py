@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,7 +16,6 @@ from toolkit.workflows.verify import verify
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 
 @pytest.fixture
@@ -144,3 +144,41 @@ def test_cli_exit_codes(
     assert "artifacts/models/base/vocab.txt: expected sha256" in capsys.readouterr().out
     assert main(["verify", "Model/nope"]) == 2
     assert "Model/nope: no such manifest" in capsys.readouterr().err
+
+
+def test_warm_verify_loads_no_model_of_the_manifests(repo: Path) -> None:
+    """While no manifest changed, the verify plan comes from the cache: no pydantic import."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        "code = main(['verify'])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'dvc', 'torch'})\n"
+        "print(code, ','.join(heavy))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    assert run() == "0 pydantic", "the first run validates the manifests to build its plan"
+    assert run() == "0", "the second run reuses the plan"
+
+
+def test_an_edited_manifest_invalidates_the_plan(repo: Path) -> None:
+    assert verify(repo).ok
+    manifest = repo / "manifests" / "canary.yaml"
+    text = manifest.read_text()
+    sha = hashlib.sha256((repo / "artifacts/datasets/canary/canary.jsonl").read_bytes()).hexdigest()
+    manifest.write_text(text.replace(sha, "f" * 64))
+    assert [p.field for p in verify(repo).problems] == ["sha256"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from toolkit.errors import UsageError
@@ -18,11 +17,11 @@ from toolkit.manifests import (
     Tokenizer,
     TrainingRun,
 )
-from toolkit.manifests.base import ArtifactFiles, FileEntry
+from toolkit.manifests.base import ArtifactFiles
+from toolkit.pinned import PinnedFile
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from pathlib import Path
 
     from toolkit.repository import Graph
 
@@ -30,37 +29,21 @@ ArtifactManifest = Model | Tokenizer | Dataset | Adapter
 ARTIFACT_KINDS = (Model, Tokenizer, Dataset, Adapter)
 
 
-@dataclass(frozen=True)
-class ArtifactFile:
-    """One file a manifest pins, where it should be on disk."""
-
-    manifest: Manifest
-    index: int
-    entry: FileEntry
-    path: Path
-
-    @property
-    def relative(self) -> str:
-        spec = self.manifest.spec
-        assert isinstance(spec, ArtifactFiles)
-        return f"{spec.directory}/{self.entry.path}"
-
-
-def files_of(root: Path, manifest: Manifest) -> list[ArtifactFile]:
+def files_of(manifest: Manifest) -> list[PinnedFile]:
+    """The files `manifest` pins (none unless it is a Model, Tokenizer, Dataset or Adapter)."""
     spec = manifest.spec
     if not isinstance(spec, ArtifactFiles):
         return []
-    directory = root / spec.directory
-    return [ArtifactFile(manifest, i, e, directory / e.path) for i, e in enumerate(spec.files)]
+    return [
+        PinnedFile(
+            manifest.ref, i, f"{spec.directory}/{e.path}", e.sha256, e.size, e.md5, e.tensor_digest
+        )
+        for i, e in enumerate(spec.files)
+    ]
 
 
-def outside_repository(root: Path, path: Path) -> str | None:
-    """Why `path` may not be used (it or a symlink on its way leads outside the repository)."""
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return "leads outside the repository (a symlink?); artifacts must live inside it"
-    return None
+def pinned_files(graph: Graph, refs: Iterable[str]) -> list[PinnedFile]:
+    return [f for manifest in needed_by(graph, refs) for f in files_of(manifest)]
 
 
 def needed_by(graph: Graph, refs: Iterable[str]) -> list[ArtifactManifest]:

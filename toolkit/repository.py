@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from toolkit.errors import UsageError
 from toolkit.findings import Finding, field_path
 from toolkit.fsutil import display
+from toolkit.layout import MANIFEST_SUFFIXES
 from toolkit.loading import MAX_FILE_BYTES, Location, load_file
 from toolkit.manifests import Manifest, Ref
 from toolkit.parsing import Parsed, identify, parse_document
@@ -20,18 +21,7 @@ from toolkit.parsing import Parsed, identify, parse_document
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-MANIFEST_DIR = "manifests"
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 M = TypeVar("M", bound=Manifest)
-
-
-def find_root(start: Path) -> Path:
-    """The nearest directory at or above `start` holding `.git` or `manifests/`; else `start`."""
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        if (directory / ".git").exists() or (directory / MANIFEST_DIR).is_dir():
-            return directory
-    return start
 
 
 def manifest_files(root: Path, paths: Iterable[Path]) -> tuple[list[Path], list[Finding]]:

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS files (
     device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL, md5 TEXT, tensor_digest TEXT
-)
+);
+CREATE TABLE IF NOT EXISTS plans (refs TEXT PRIMARY KEY, stamp TEXT NOT NULL, plan TEXT NOT NULL);
 """
 
 
@@ -42,6 +43,10 @@ class StatCache(Protocol):
 
     def close(self) -> None: ...
 
+    def get_plan(self, refs: str, stamp: str) -> str | None: ...
+
+    def put_plan(self, refs: str, stamp: str, plan: str) -> None: ...
+
 
 class NoCache:
     """`--no-cache`: every file is hashed again."""
@@ -53,6 +58,12 @@ class NoCache:
         return None
 
     def close(self) -> None:
+        return None
+
+    def get_plan(self, refs: str, stamp: str) -> str | None:
+        return None
+
+    def put_plan(self, refs: str, stamp: str, plan: str) -> None:
         return None
 
 
@@ -68,12 +79,12 @@ class SqliteStatCache:
     def _open(path: Path) -> sqlite3.Connection:
         try:
             db = sqlite3.connect(path, check_same_thread=False)
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
             return db
         except sqlite3.DatabaseError:
             path.unlink(missing_ok=True)  # a cache may always be thrown away
             db = sqlite3.connect(path, check_same_thread=False)
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
             return db
 
     def _key(self, path: Path) -> str:
@@ -103,6 +114,16 @@ class SqliteStatCache:
                 cached.tensor_digest,
             )
         )
+
+    def get_plan(self, refs: str, stamp: str) -> str | None:
+        row = self._db.execute(
+            "SELECT plan FROM plans WHERE refs = ? AND stamp = ?", (refs, stamp)
+        ).fetchone()
+        return row[0] if row else None
+
+    def put_plan(self, refs: str, stamp: str, plan: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO plans VALUES (?, ?, ?)", (refs, stamp, plan))
 
     def close(self) -> None:
         if self._pending:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from toolkit.artifacts import files_of, needed_by
+from toolkit.artifacts import pinned_files
 from toolkit.dvcfiles import read_dvc_file
 
 if TYPE_CHECKING:
@@ -15,23 +15,24 @@ if TYPE_CHECKING:
 
 
 def dvc_files_agree(graph: Graph) -> Iterator[Finding]:
-    for manifest in needed_by(graph, ()):
-        for file in files_of(graph.root, manifest):
-            if file.entry.md5 is None:
-                continue
-            dvc_path = file.path.with_name(file.path.name + ".dvc")
-            recorded = read_dvc_file(dvc_path)
-            if recorded is None:
-                continue
-            if (recorded.md5, recorded.size) != (file.entry.md5, file.entry.size):
-                yield graph.finding(
-                    manifest,
-                    ("spec", "files", file.index, "md5"),
-                    f"{dvc_path.relative_to(graph.root)} records md5 {recorded.md5} and size "
-                    f"{recorded.size}, the manifest md5 {file.entry.md5} and size "
-                    f"{file.entry.size}; run `keel track` on {file.relative} again",
-                    "dvc",
-                )
+    for file in pinned_files(graph, ()):
+        if file.md5 is None:
+            continue
+        dvc_path = file.dvc_file(graph.root)
+        recorded = read_dvc_file(dvc_path)
+        if recorded is None:
+            continue
+        if (recorded.md5, recorded.size) != (file.md5, file.size):
+            manifest = graph.get(file.ref)
+            assert manifest is not None
+            yield graph.finding(
+                manifest,
+                ("spec", "files", file.index, "md5"),
+                f"{dvc_path.relative_to(graph.root)} records md5 {recorded.md5} and size "
+                f"{recorded.size}, the manifest md5 {file.md5} and size "
+                f"{file.size}; run `keel track` on {file.relative} again",
+                "dvc",
+            )
 
 
 DVC_CHECKS = (dvc_files_agree,)

@@ -26,7 +26,7 @@ def push(refs: tuple[str, ...], remote: str | None, root: Path | None) -> None:
 
     A Deployment stands for its Model, Tokenizer, Adapter and Datasets.
     """
-    from toolkit.repository import find_root
+    from toolkit.layout import find_root
     from toolkit.workflows.transfer import push as run_push
 
     result = run_push(root or find_root(Path.cwd()), refs, remote)
@@ -43,7 +43,7 @@ def pull(refs: tuple[str, ...], remote: str | None, no_cache: bool, root: Path |
 
     Exit 1 when a pulled file does not match its manifest.
     """
-    from toolkit.repository import find_root
+    from toolkit.layout import find_root
     from toolkit.workflows.transfer import pull as run_pull
 
     result = run_pull(root or find_root(Path.cwd()), refs, remote, use_cache=not no_cache)

@@ -36,8 +36,8 @@ def validate(
     PATHS default to the repository's manifests/ tree. References always resolve against
     the whole tree. Exit 0 when valid, 1 when problems were found, 2 on usage or I/O errors.
     """
+    from toolkit.layout import find_root
     from toolkit.reporters import REPORTERS
-    from toolkit.repository import find_root
     from toolkit.workflows.validate import validate as run_validation
 
     result = run_validation(root or find_root(Path.cwd()), list(paths), checksums=checksums)

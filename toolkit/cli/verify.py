@@ -25,7 +25,7 @@ def verify(refs: tuple[str, ...], no_cache: bool, strict: bool, root: Path | Non
     REFS are `Kind/name`; a Deployment stands for every artifact it needs. Unchanged files
     cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch or a missing file.
     """
-    from toolkit.repository import find_root
+    from toolkit.layout import find_root
     from toolkit.workflows.verify import verify as run_verify
 
     result = run_verify(root or find_root(Path.cwd()), refs, use_cache=not no_cache)

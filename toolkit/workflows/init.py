@@ -9,8 +9,8 @@ from pathlib import Path
 
 from toolkit.bridges import dvc, git
 from toolkit.fsutil import write_atomic
+from toolkit.layout import MANIFEST_DIR
 from toolkit.manifests import KINDS
-from toolkit.repository import MANIFEST_DIR
 from toolkit.schemas import SCHEMA_DIR
 from toolkit.schemas import export as export_schemas
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from toolkit.errors import UsageError
 from toolkit.fsutil import write_atomic
+from toolkit.layout import find_root
 from toolkit.manifests import KINDS
 from toolkit.manifests.base import NAME_PATTERN
-from toolkit.repository import find_root
 from toolkit.templates import template_for
 
 

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.artifacts import ARTIFACT_KINDS, outside_repository
+from toolkit.artifacts import ARTIFACT_KINDS
 from toolkit.checksums import Fingerprint, Request, fingerprints
 from toolkit.dvcfiles import read_dvc_file
 from toolkit.errors import DvcError, UsageError
 from toolkit.manifest_writer import edit_manifest, merge_file_entries
 from toolkit.manifests.base import PICKLE_SUFFIXES, ArtifactFiles
 from toolkit.statcache import open_cache
-from toolkit.workflows.verify import load_graph
+from toolkit.workflows.verify import load_graph, outside_repository
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

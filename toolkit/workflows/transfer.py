@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from toolkit.artifacts import ArtifactFile, files_of, needed_by
+from toolkit.artifacts import pinned_files
 from toolkit.workflows.verify import Problem, Verification, load_graph, verify
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
+
+    from toolkit.pinned import PinnedFile
 
 
 @dataclass(frozen=True)
@@ -23,16 +25,14 @@ class Transfer:
 
 def _targets(root: Path, refs: Sequence[str]) -> tuple[list[Path], list[str], list[str]]:
     graph = load_graph(root)
-    manifests = needed_by(graph, refs)
+    files = pinned_files(graph, refs)
     targets, untracked = [], []
-    for manifest in manifests:
-        for file in files_of(root, manifest):
-            dvc_file = file.path.with_name(file.path.name + ".dvc")
-            if dvc_file.is_file():
-                targets.append(dvc_file)
-            else:
-                untracked.append(file.relative)
-    return sorted(set(targets)), sorted(set(untracked)), [m.ref for m in manifests]
+    for file in files:
+        if file.dvc_file(root).is_file():
+            targets.append(file.dvc_file(root))
+        else:
+            untracked.append(file.relative)
+    return sorted(set(targets)), sorted(set(untracked)), sorted({f.ref for f in files})
 
 
 def push(root: Path, refs: Sequence[str] = (), remote: str | None = None) -> Transfer:
@@ -55,7 +55,7 @@ def pull(
     checked = verify(root, manifests, use_cache=use_cache)
     problems = []
     for problem in checked.problems:
-        path = problem.file.path
+        path = problem.file.absolute(root)
         if path in refused:
             problems.append(Problem(problem.file, "sha256", refused[path]))
         elif path.resolve() in failed:
@@ -71,38 +71,33 @@ def _corrupt_in_remote(root: Path, refs: list[str], remote: str | None) -> dict[
     """Files whose copy in a local remote does not match the manifest, with the reason."""
     from toolkit.bridges import dvc
 
-    graph = load_graph(root)
     wanted = [
         file
-        for manifest in needed_by(graph, refs)
-        for file in files_of(root, manifest)
-        if file.entry.md5
-        and file.path.with_name(file.path.name + ".dvc").is_file()
-        and not dvc.cached(root, file.entry.md5)
+        for file in pinned_files(load_graph(root), refs)
+        if file.md5 and file.dvc_file(root).is_file() and not dvc.cached(root, file.md5)
     ]
     if not wanted:
         return {}
-    remote_digests = dvc.remote_sha256s(root, [f.entry.md5 or "" for f in wanted], remote)
+    remote_digests = dvc.remote_sha256s(root, [f.md5 or "" for f in wanted], remote)
     refused = {}
     for file in wanted:
-        if file.entry.md5 not in remote_digests:
+        if file.md5 not in remote_digests:
             continue
-        found = remote_digests[file.entry.md5]
+        found = remote_digests[file.md5]
         if found is None:
-            refused[file.path] = (
-                f"the DVC remote holds no copy (md5 {file.entry.md5}); "
+            refused[file.absolute(root)] = (
+                f"the DVC remote holds no copy (md5 {file.md5}); "
                 "run `keel push` where the file exists"
             )
-        elif found != file.entry.sha256:
-            refused[file.path] = (
-                f"expected sha256 {file.entry.sha256}, found {found} in the DVC remote "
+        elif found != file.sha256:
+            refused[file.absolute(root)] = (
+                f"expected sha256 {file.sha256}, found {found} in the DVC remote "
                 "(not pulled; the remote copy is left for inspection)"
             )
     return refused
 
 
-def _refused_by_dvc(file: ArtifactFile) -> str:
+def _refused_by_dvc(file: PinnedFile) -> str:
     return (
-        f"DVC could not check it out: the remote's copy is missing or does not match md5 "
-        f"{file.entry.md5}"
+        f"DVC could not check it out: the remote's copy is missing or does not match md5 {file.md5}"
     )

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from toolkit.checks import run_checks
 from toolkit.errors import UsageError
-from toolkit.repository import MANIFEST_DIR, Graph, build_graph, manifest_files
+from toolkit.layout import MANIFEST_DIR
+from toolkit.repository import Graph, build_graph, manifest_files
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

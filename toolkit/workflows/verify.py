@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit.artifacts import ArtifactFile, files_of, needed_by, outside_repository
 from toolkit.checksums import Request, fingerprints
-from toolkit.repository import MANIFEST_DIR, Graph, build_graph, manifest_files
+from toolkit.plan import Plan, build, cached_plan
 from toolkit.statcache import open_cache
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from toolkit.findings import Finding
+    from toolkit.pinned import PinnedFile
+    from toolkit.repository import Graph
 
 IGNORED_EXTRAS = (".dvc", ".gitignore", ".gitkeep")
 
@@ -24,7 +25,7 @@ IGNORED_EXTRAS = (".dvc", ".gitignore", ".gitkeep")
 class Problem:
     """A pinned file that does not match: what, where, and the manifest field involved."""
 
-    file: ArtifactFile
+    file: PinnedFile
     field: str
     message: str
 
@@ -47,15 +48,19 @@ class Verification:
         return not self.problems
 
     def findings(self, graph: Graph) -> list[Finding]:
-        return [
-            graph.finding(
-                p.file.manifest, ("spec", "files", p.file.index, p.field), p.render(), "checksums"
-            )
-            for p in self.problems
-        ]
+        located = []
+        for p in self.problems:
+            manifest = graph.get(p.file.ref)
+            assert manifest is not None
+            location = ("spec", "files", p.file.index, p.field)
+            located.append(graph.finding(manifest, location, p.render(), "checksums"))
+        return located
 
 
 def load_graph(root: Path) -> Graph:
+    from toolkit.layout import MANIFEST_DIR
+    from toolkit.repository import build_graph, manifest_files
+
     files, _ = manifest_files(root, [root / MANIFEST_DIR])
     return build_graph(root, files)
 
@@ -63,25 +68,19 @@ def load_graph(root: Path) -> Graph:
 def verify(
     root: Path, refs: Sequence[str] = (), *, use_cache: bool = True, graph: Graph | None = None
 ) -> Verification:
-    graph = graph or load_graph(root)
-    manifests = needed_by(graph, refs)
-    files = [f for m in manifests for f in files_of(root, m)]
-    problems: list[Problem] = []
-    present: list[ArtifactFile] = []
-    for file in files:
-        reason = outside_repository(root, file.path)
-        if reason:
-            problems.append(Problem(file, "path", reason))
-        elif not file.path.is_file():
-            problems.append(
-                Problem(file, "path", "missing; run `keel pull` or `dvc pull` to fetch it")
-            )
-        else:
-            present.append(file)
+    """Check every file `refs` need (all pinned files when empty) against its manifest."""
     cache = open_cache(root, use_cache)
     try:
+        if graph is not None:
+            from toolkit.artifacts import pinned_files
+
+            all_files = pinned_files(graph, ())
+            plan = Plan(tuple(pinned_files(graph, refs)), frozenset(f.relative for f in all_files))
+        else:
+            plan = cached_plan(root, refs, cache) if use_cache else build(root, refs)
+        problems, present = _locate(root, plan.files)
         requests = [
-            Request(f.path, tensor_digest=f.entry.tensor_digest is not None) for f in present
+            Request(root / f.relative, tensor_digest=f.tensor_digest is not None) for f in present
         ]
         measured = fingerprints(requests, cache)
     finally:
@@ -90,42 +89,66 @@ def verify(
         tensor = fingerprint.tensor_digest or f"none ({fingerprint.tensor_error})"
         problems.extend(_compare(file, fingerprint.sha256, fingerprint.size, tensor))
     return Verification(
-        checked=len(files),
+        checked=len(plan.files),
         cache_hits=sum(1 for f in measured if f.cached),
         bytes_hashed=sum(f.size for f in measured if not f.cached),
         problems=tuple(problems),
-        extra=tuple(_extra(root, graph, files)),
+        extra=tuple(_extra(root, plan)),
     )
 
 
-def _compare(file: ArtifactFile, sha256: str, size: int, tensor: str) -> list[Problem]:
-    entry = file.entry
+def outside_repository(root: Path, path: Path) -> str | None:
+    """Why `path` may not be used (it or a symlink on its way leads outside the repository)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return "leads outside the repository (a symlink?); artifacts must live inside it"
+    return None
+
+
+def _locate(root: Path, files: Sequence[PinnedFile]) -> tuple[list[Problem], list[PinnedFile]]:
+    problems: list[Problem] = []
+    present: list[PinnedFile] = []
+    for file in files:
+        path = file.absolute(root)
+        reason = outside_repository(root, path)
+        if reason:
+            problems.append(Problem(file, "path", reason))
+        elif not path.is_file():
+            problems.append(
+                Problem(file, "path", "missing; run `keel pull` or `dvc pull` to fetch it")
+            )
+        else:
+            present.append(file)
+    return problems, present
+
+
+def _compare(file: PinnedFile, sha256: str, size: int, tensor: str) -> list[Problem]:
     problems = []
-    if sha256 != entry.sha256:
-        problems.append(Problem(file, "sha256", f"expected sha256 {entry.sha256}, found {sha256}"))
-    elif size != entry.size:
-        problems.append(Problem(file, "size", f"expected size {entry.size}, found {size}"))
-    if entry.tensor_digest and tensor != entry.tensor_digest:
+    if sha256 != file.sha256:
+        problems.append(Problem(file, "sha256", f"expected sha256 {file.sha256}, found {sha256}"))
+    elif size != file.size:
+        problems.append(Problem(file, "size", f"expected size {file.size}, found {size}"))
+    if file.tensor_digest and tensor != file.tensor_digest:
         problems.append(
             Problem(
-                file,
-                "tensorDigest",
-                f"expected tensor digest {entry.tensor_digest}, found {tensor}",
+                file, "tensorDigest", f"expected tensor digest {file.tensor_digest}, found {tensor}"
             )
         )
     return problems
 
 
-def _extra(root: Path, graph: Graph, files: list[ArtifactFile]) -> list[str]:
+def _extra(root: Path, plan: Plan) -> list[str]:
     """Files in a checked artifact directory that no manifest names (reported, not fatal)."""
-    named = {f.path for m in needed_by(graph, ()) for f in files_of(root, m)}
     extra: set[str] = set()
-    for directory in {f.path.parent for f in files if f.path.parent.is_dir()}:
+    directories = {(root / f.relative).parent for f in plan.files}
+    for directory in directories:
+        if not directory.is_dir():
+            continue
         for current, dirs, names in os.walk(directory):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
-            extra.update(
-                str(Path(current, name).relative_to(root))
-                for name in names
-                if Path(current, name) not in named and not name.endswith(IGNORED_EXTRAS)
-            )
+            for name in names:
+                relative = Path(current, name).relative_to(root).as_posix()
+                if relative not in plan.named and not name.endswith(IGNORED_EXTRAS):
+                    extra.add(relative)
     return sorted(extra)
