@@ -182,3 +182,20 @@ def test_an_edited_manifest_invalidates_the_plan(repo: Path) -> None:
     sha = hashlib.sha256((repo / "artifacts/datasets/canary/canary.jsonl").read_bytes()).hexdigest()
     manifest.write_text(text.replace(sha, "f" * 64))
     assert [p.field for p in verify(repo).problems] == ["sha256"]
+
+
+def test_a_file_changed_while_hashing_is_reported_not_recorded(tmp_path: Path) -> None:
+    from toolkit.hashing import FileChangedError, hash_file
+
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(b"\0" * (3 << 20))
+    calls = []
+
+    def append_once(n: int) -> None:  # the writer of the file strikes mid-read
+        if not calls:
+            with path.open("ab") as handle:
+                handle.write(b"more")
+        calls.append(n)
+
+    with pytest.raises(FileChangedError, match="changed while it was being hashed"):
+        hash_file(path, on_bytes=append_once)

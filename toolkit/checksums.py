@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from toolkit.digests import canonical_tensor_digest
 from toolkit.errors import ManifestError
 from toolkit.hashing import FileChangedError, FileStat, hash_file, parallel_map
+from toolkit.progress import Advance, byte_progress
 from toolkit.statcache import Cached, StatCache
 
 if TYPE_CHECKING:
@@ -51,9 +53,10 @@ def fingerprints(requests: Sequence[Request], cache: StatCache) -> list[Fingerpr
         else:
             results.append(None)
             misses.append((index, request))
-    for (index, _), (fingerprint, stat) in zip(
-        misses, parallel_map(_measure, [r for _, r in misses]), strict=True
-    ):
+    total = sum(FileStat.of(r.path).size for _, r in misses)
+    with byte_progress(total, "hashing") as advance:
+        measured = parallel_map(partial(_measure, on_bytes=advance), [r for _, r in misses])
+    for (index, _), (fingerprint, stat) in zip(misses, measured, strict=True):
         results[index] = fingerprint
         if fingerprint.tensor_error:
             continue
@@ -65,8 +68,8 @@ def fingerprints(requests: Sequence[Request], cache: StatCache) -> list[Fingerpr
     return [r for r in results if r is not None]
 
 
-def _measure(request: Request) -> tuple[Fingerprint, FileStat]:
-    hashes = hash_file(request.path, md5=request.md5)
+def _measure(request: Request, on_bytes: Advance | None) -> tuple[Fingerprint, FileStat]:
+    hashes = hash_file(request.path, md5=request.md5, on_bytes=on_bytes)
     tensor, error = None, None
     if request.tensor_digest:
         try:

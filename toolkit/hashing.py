@@ -52,12 +52,17 @@ class FileChangedError(ChecksumError):
     """The file changed while keel was reading it."""
 
 
-def hash_file(path: Path, *, md5: bool = False) -> FileHashes:
-    """sha256 (and md5 when asked) of a file's bytes, in one read pass."""
+def hash_file(
+    path: Path, *, md5: bool = False, on_bytes: Callable[[int], None] | None = None
+) -> FileHashes:
+    """sha256 (and md5 when asked) of a file's bytes, in one read pass.
+
+    `on_bytes` is told how many bytes were read after each chunk (for a progress bar).
+    """
     before = FileStat.of(path)
     with path.open("rb", buffering=0) as handle:
-        if md5:
-            sha, md5_hex = _sha256_and_md5(handle)
+        if md5 or on_bytes:
+            sha, md5_hex = _read_loop(handle, md5, on_bytes)
         else:
             sha, md5_hex = hashlib.file_digest(handle, "sha256").hexdigest(), None
     after = FileStat.of(path)
@@ -68,16 +73,22 @@ def hash_file(path: Path, *, md5: bool = False) -> FileHashes:
     return FileHashes(sha, before.size, before, md5_hex)
 
 
-def _sha256_and_md5(handle: object) -> tuple[str, str]:
-    sha, md5 = hashlib.sha256(), hashlib.md5()
+def _read_loop(
+    handle: object, with_md5: bool, on_bytes: Callable[[int], None] | None
+) -> tuple[str, str | None]:
+    sha = hashlib.sha256()
+    md5 = hashlib.md5() if with_md5 else None
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     readinto: Callable[[bytearray], int] = handle.readinto  # type: ignore[attr-defined]
     while n := readinto(buffer):
         chunk = view[:n]
         sha.update(chunk)
-        md5.update(chunk)
-    return sha.hexdigest(), md5.hexdigest()
+        if md5 is not None:
+            md5.update(chunk)
+        if on_bytes is not None:
+            on_bytes(n)
+    return sha.hexdigest(), md5.hexdigest() if md5 is not None else None
 
 
 def parallel_map(

@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Export or check the JSON Schemas of the manifests.",
     ),
     "demo": ("toolkit.cli.demo", "demo", "Create a demo repository with the example deployment."),
+    "pin": (
+        "toolkit.cli.pin",
+        "pin",
+        "Pin a model snapshot (HF cache or a directory) as manifests.",
+    ),
     "push": (
         "toolkit.cli.transfer",
         "push",

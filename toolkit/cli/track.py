@@ -36,6 +36,7 @@ def track(paths: tuple[Path, ...], into: str, no_cache: bool, root: Path | None)
     for fingerprint in result.files:
         click.echo(f"{fingerprint.sha256}  {fingerprint.size:>12}  {fingerprint.path.name}")
     click.echo(
-        f"{len(result.files)} files: {len(result.added_to_dvc)} added to DVC; "
+        f"{len(result.files)} file{'s' if len(result.files) != 1 else ''}: "
+        f"{len(result.added_to_dvc)} added to DVC; "
         + (f"{result.manifest_path} updated" if result.manifest_changed else "manifest unchanged")
     )
