@@ -200,10 +200,10 @@ def deployment_set() -> dict[str, dict[str, Any]]:
                     "engine": "x86",
                 },
                 "memoryBudget": {
-                    "parameters": 22786944,
+                    "parameters": 22713216,
                     "bytesPerParameter": 1,
                     "overhead": 0.3,
-                    "totalBytes": 29623027,
+                    "totalBytes": 29527181,
                 },
                 "baseline": "Evaluation/lora-canary",
                 "evaluation": "Evaluation/int8-canary",
@@ -374,6 +374,8 @@ def with_real_files(root: Path, manifests: dict[str, dict[str, Any]]) -> dict[st
                 entry["tensorDigest"] = canonical_tensor_digest(directory / name)
             entries.append(entry)
         spec["files"] = entries
+    manifests["model"]["spec"]["parameters"] = 16  # the F32 elements of encoder.weight
+    manifests["quantization"]["spec"]["memoryBudget"].update(parameters=16, totalBytes=21)
     model_digest = manifests["model"]["spec"]["files"][0]["tensorDigest"]
     manifests["adapter"]["spec"]["base"]["digest"] = model_digest
     return manifests

@@ -199,3 +199,23 @@ def test_a_file_changed_while_hashing_is_reported_not_recorded(tmp_path: Path) -
 
     with pytest.raises(FileChangedError, match="changed while it was being hashed"):
         hash_file(path, on_bytes=append_once)
+
+
+def test_validate_compares_parameters_with_the_headers(
+    repo: Path, manifests: dict[str, Any]
+) -> None:
+    import yaml
+
+    path = repo / "manifests" / "model.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["spec"]["parameters"] = 17
+    path.write_text(yaml.safe_dump(data))
+    found = [f.render() for f in validate(repo).findings]
+    assert any(
+        "spec.parameters: 17 recorded, but the safetensors headers hold 16 floating-point" in f
+        for f in found
+    ), found
+    assert any(
+        "spec.memoryBudget.parameters: 16 parameters budgeted, but Model/base has 17" in f
+        for f in found
+    )

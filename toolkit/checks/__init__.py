@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from toolkit.checks import consistency, dvc_files, gates, references
+from toolkit.checks import consistency, dvc_files, gates, references, weights
 from toolkit.findings import Finding
 from toolkit.repository import Graph
 
@@ -15,6 +15,7 @@ CHECKS: tuple[Check, ...] = (
     *gates.GATES,
     *consistency.CONSISTENCY,
     *dvc_files.DVC_CHECKS,
+    *weights.WEIGHT_CHECKS,
 )
 
 
