@@ -54,10 +54,23 @@ def edit_manifest(path: Path, kind: str, name: str, edit: Edit) -> bool:
         buffer = io.StringIO()
         yaml.dump_all(documents, buffer) if len(documents) > 1 else yaml.dump(documents[0], buffer)
         text = buffer.getvalue()
+    text = _without_trailing_spaces(text)
     if text == original:
         return False
     write_atomic(path, text)
     return True
+
+
+def _without_trailing_spaces(text: str) -> str:
+    """ruamel.yaml leaves a space at the end of a wrapped plain scalar's first line; drop such
+    spaces, unless that would change what the YAML says (then keep the text as it was)."""
+    stripped = "\n".join(line.rstrip(" ") for line in text.split("\n"))
+    if stripped == text:
+        return text
+    import yaml
+
+    same = list(yaml.safe_load_all(stripped)) == list(yaml.safe_load_all(text))
+    return stripped if same else text
 
 
 def _is(document: Any, kind: str, name: str) -> bool:
@@ -93,4 +106,4 @@ def render_new(document: dict[str, Any], schema_line: str) -> str:
     """Text of a manifest keel creates (pin): the schema line, then block-style YAML."""
     buffer = io.StringIO()
     _yaml().dump(document, buffer)
-    return f"{schema_line}\n{buffer.getvalue()}"
+    return _without_trailing_spaces(f"{schema_line}\n{buffer.getvalue()}")
