@@ -26,7 +26,8 @@ def model_parameters_match_headers(graph: Graph) -> Iterator[Finding]:
         try:
             counted = sum(inspect_weights(p).parameters for p in weights)
         except KeelError as error:
-            yield graph.finding(model, ("spec", "files"), str(error), "weights")
+            message = str(error).replace(f"{graph.root}/", "")
+            yield graph.finding(model, ("spec", "files"), message, "weights")
             continue
         if counted != model.spec.parameters:
             yield graph.finding(
