@@ -219,3 +219,20 @@ def test_validate_compares_parameters_with_the_headers(
         "spec.memoryBudget.parameters: 16 parameters budgeted, but Model/base has 17" in f
         for f in found
     )
+
+
+@pytest.mark.parametrize("size", [0, 1, (1 << 20) - 1, 1 << 20, (17 << 20) + 3])
+def test_one_pass_digests_equal_hashlib(tmp_path: Path, size: int) -> None:
+    """The aligned, double-buffered, two-thread read loop gives hashlib's answers."""
+    from toolkit.hashing import hash_file
+
+    path = tmp_path / "blob"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    hashes = hash_file(path, md5=True)
+    assert (hashes.sha256, hashes.md5, hashes.size) == (
+        hashlib.sha256(data).hexdigest(),
+        hashlib.md5(data).hexdigest(),
+        size,
+    )
+    assert hash_file(path).sha256 == hashlib.sha256(data).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -69,15 +70,23 @@ def fingerprints(requests: Sequence[Request], cache: StatCache) -> list[Fingerpr
 
 
 def _measure(request: Request, on_bytes: Advance | None) -> tuple[Fingerprint, FileStat]:
-    hashes = hash_file(request.path, md5=request.md5, on_bytes=on_bytes)
-    tensor, error = None, None
-    if request.tensor_digest:
+    if not request.tensor_digest:
+        hashes = hash_file(request.path, md5=request.md5, on_bytes=on_bytes)
+        return Fingerprint(
+            request.path, hashes.size, hashes.sha256, hashes.md5, None, False
+        ), hashes.stat
+    # The tensor digest reads the file a second time (tensor by tensor, in name order), from
+    # the page cache, on its own thread while the byte digests are computed.
+    with ThreadPoolExecutor(max_workers=1) as tensor_thread:
+        tensor_job = tensor_thread.submit(canonical_tensor_digest, request.path)
+        hashes = hash_file(request.path, md5=request.md5, on_bytes=on_bytes)
+        tensor, error = None, None
         try:
-            tensor = canonical_tensor_digest(request.path)
+            tensor = tensor_job.result()
         except (ManifestError, ValueError) as failure:
             error = str(failure).removeprefix(f"{request.path}: ")
-        if FileStat.of(request.path) != hashes.stat:
-            raise FileChangedError(f"{request.path}: changed while it was being hashed")
+    if FileStat.of(request.path) != hashes.stat:
+        raise FileChangedError(f"{request.path}: changed while it was being hashed")
     fingerprint = Fingerprint(
         request.path, hashes.size, hashes.sha256, hashes.md5, tensor, False, error
     )

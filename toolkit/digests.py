@@ -13,6 +13,7 @@ import re
 import struct
 from typing import TYPE_CHECKING, Any
 
+from toolkit.hashing import aligned_buffer, hash_file
 from toolkit.safetensors_header import read_header
 
 if TYPE_CHECKING:
@@ -23,8 +24,7 @@ CHUNK = 1 << 20
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    return hash_file(path).sha256
 
 
 def _u64(value: int) -> bytes:
@@ -45,7 +45,8 @@ def canonical_tensor_digest(path: Path) -> str:
     """
     header = read_header(path)
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    view = memoryview(aligned_buffer())
+    with path.open("rb", buffering=0) as handle:
         for name in sorted(header.tensors):
             entry = header.tensors[name]
             digest.update(_prefixed(name.encode("utf-8")))
@@ -55,11 +56,11 @@ def canonical_tensor_digest(path: Path) -> str:
             handle.seek(header.data_start + entry.begin)
             remaining = entry.end - entry.begin
             while remaining:
-                chunk = handle.read(min(remaining, CHUNK))
-                if not chunk:
+                n = handle.readinto(view[: min(remaining, CHUNK)])
+                if not n:
                     raise ValueError(f"{path}: truncated tensor data for {name!r}")
-                digest.update(chunk)
-                remaining -= len(chunk)
+                digest.update(view[:n])
+                remaining -= n
     metadata = json.dumps(
         header.metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )

@@ -1,7 +1,9 @@
 """The stat cache: unchanged files cost a `stat`, not a read.
 
 A layer, not a truth: an entry is used only when device, inode, size, mtime and ctime all
-match; any difference, or any doubt (a corrupt database), means hashing again. Lives in
+match; any difference, or any doubt (a corrupt database), means hashing again. Since it can
+always be rebuilt, it is written without fsync (synchronous off): a crash can cost a re-hash,
+never a wrong answer, as a torn database is detected and thrown away. Lives in
 `.keel/statcache.sqlite`, which `keel init` git-ignores.
 """
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
 CACHE_DIR = ".keel"
 CACHE_FILE = "statcache.sqlite"
 _SCHEMA = """
+PRAGMA synchronous = OFF;
+PRAGMA journal_mode = MEMORY;
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
     device INTEGER NOT NULL, inode INTEGER NOT NULL, size INTEGER NOT NULL,
