@@ -134,9 +134,14 @@ def test_push_then_pull_into_a_fresh_clone_verifies(repo: Path, tmp_path: Path) 
     result = pull(clone, ["Deployment/search"])
     assert result.verification is not None
     assert result.verification.ok, [p.render() for p in result.verification.problems]
-    assert (clone / MODEL_DIR / "model.safetensors").read_bytes() == (
-        repo / MODEL_DIR / "model.safetensors"
-    ).read_bytes()
+    pulled = clone / MODEL_DIR / "model.safetensors"
+    assert pulled.read_bytes() == (repo / MODEL_DIR / "model.safetensors").read_bytes()
+    data = bytearray(pulled.read_bytes())
+    data[-2] ^= 0x10
+    pulled.chmod(0o644)
+    pulled.write_bytes(bytes(data))
+    problems = [p.render() for p in verify(clone, ["Deployment/search"]).problems]
+    assert problems[0].startswith("artifacts/models/base/model.safetensors: expected sha256 ")
 
 
 def test_a_flipped_byte_in_the_remote_fails_pull(repo: Path, tmp_path: Path) -> None:
