@@ -241,3 +241,20 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_neighbours_mode_reports_the_manifest_a_change_breaks(
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the Evaluation is staged, but the Deployment citing it now fails its gate."""
+    manifests["eval-search-canary"]["spec"]["metrics"][0]["value"] = 0.5
+    monkeypatch.chdir(make_repo(manifests))
+    code, out, _ = run(["validate", "manifests/eval-search-canary.yaml"], capsys)
+    assert code == 0, "alone, the Evaluation itself is valid"
+    code, out, _ = run(["validate", "--neighbours", "manifests/eval-search-canary.yaml"], capsys)
+    assert code == 1
+    assert "manifests/deployment.yaml:" in out
+    assert "Evaluation/search-canary recall_at_1 = 0.5 is below the minimum 0.8" in out

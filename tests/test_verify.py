@@ -236,3 +236,15 @@ def test_one_pass_digests_equal_hashlib(tmp_path: Path, size: int) -> None:
         size,
     )
     assert hash_file(path).sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_paths_narrow_the_check_to_what_they_name(repo: Path) -> None:
+    (repo / "artifacts/adapters/lora/adapter_model.safetensors").write_bytes(b"broken weights")
+    assert verify(repo, paths=[repo / "manifests/canary.yaml"]).ok
+    by_manifest = verify(repo, paths=[repo / "manifests/adapter.yaml"])
+    assert [p.field for p in by_manifest.problems] == ["sha256", "tensorDigest"]
+    by_dvc_file = verify(
+        repo, paths=[repo / "artifacts/adapters/lora/adapter_model.safetensors.dvc"]
+    )
+    assert [p.field for p in by_dvc_file.problems] == ["sha256", "tensorDigest"]
+    assert verify(repo, paths=[repo / "README.md"]).checked == 0

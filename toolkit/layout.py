@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,3 +19,23 @@ def find_root(start: Path) -> Path:
         if (directory / ".git").exists() or (directory / MANIFEST_DIR).is_dir():
             return directory
     return start
+
+
+_KIND_LINE = re.compile(r"^kind:\s*[\"']?([A-Za-z]+)", re.MULTILINE)
+_NAME_LINE = re.compile(r"^\s+name:\s*[\"']?([a-z0-9][-a-z0-9]*)", re.MULTILINE)
+
+
+def guess_references(path: Path) -> set[str]:
+    """`Kind/name` of a file that could not be loaded, read from its text as best we can.
+
+    Only used to avoid blaming its neighbours for referring to it: its own findings say why
+    it could not be read.
+    """
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(1024 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return set()
+    kinds = _KIND_LINE.findall(text)
+    names = _NAME_LINE.findall(text)
+    return {f"{kind}/{name}" for kind, name in zip(kinds, names, strict=False)}

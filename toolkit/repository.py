@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,8 +12,8 @@ from pydantic import BaseModel
 from toolkit.errors import UsageError
 from toolkit.findings import Finding, field_path
 from toolkit.fsutil import display
-from toolkit.layout import MANIFEST_SUFFIXES
-from toolkit.loading import MAX_FILE_BYTES, Location, load_file
+from toolkit.layout import MANIFEST_SUFFIXES, guess_references
+from toolkit.loading import Location, load_file
 from toolkit.manifests import Manifest, Ref
 from toolkit.parsing import Parsed, identify, parse_document
 
@@ -126,26 +125,6 @@ def build_graph(root: Path, files: Iterable[Path]) -> Graph:
                 continue
             graph.entries[ref] = result
     return graph
-
-
-_KIND_LINE = re.compile(r"^kind:\s*[\"']?([A-Za-z]+)", re.MULTILINE)
-_NAME_LINE = re.compile(r"^\s+name:\s*[\"']?([a-z0-9][-a-z0-9]*)", re.MULTILINE)
-
-
-def guess_references(path: Path) -> set[str]:
-    """`Kind/name` of a file that could not be loaded, read from its text as best we can.
-
-    Only used to avoid blaming its neighbours for referring to it: its own findings say why
-    it could not be read.
-    """
-    try:
-        with path.open("rb") as handle:
-            text = handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
-    except OSError:
-        return set()
-    kinds = _KIND_LINE.findall(text)
-    names = _NAME_LINE.findall(text)
-    return {f"{kind}/{name}" for kind, name in zip(kinds, names, strict=False)}
 
 
 def references(manifest: Manifest) -> Iterator[tuple[Location, Ref]]:

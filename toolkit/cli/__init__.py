@@ -18,6 +18,12 @@ from toolkit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, KeelError
 
 # command name -> (module, attribute, one-line help shown by `keel --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "hooks": ("toolkit.cli.hooks", "hooks", "Install or run keel's plain git pre-commit hook."),
+    "secrets": (
+        "toolkit.cli.secrets",
+        "secrets",
+        "Refuse access tokens, private keys and PII examples in manifests.",
+    ),
     "init": (
         "toolkit.cli.init",
         "init",

@@ -20,6 +20,11 @@ from toolkit.errors import EXIT_CHECK_FAILED
     help="text for people, json for programs, github for Actions annotations.",
 )
 @click.option(
+    "--neighbours",
+    is_flag=True,
+    help="Also report on manifests that PATHS reference or that reference them (hook mode).",
+)
+@click.option(
     "--checksums", is_flag=True, help="Also recompute each pinned file's sha256 (as keel verify)."
 )
 @click.option(
@@ -29,7 +34,11 @@ from toolkit.errors import EXIT_CHECK_FAILED
     help="Repository root (default: found from the working directory).",
 )
 def validate(
-    paths: tuple[Path, ...], output_format: str, checksums: bool, root: Path | None
+    paths: tuple[Path, ...],
+    output_format: str,
+    neighbours: bool,
+    checksums: bool,
+    root: Path | None,
 ) -> None:
     """Check manifests: parse, schema, unique names, references and workflow gates.
 
@@ -40,7 +49,9 @@ def validate(
     from toolkit.reporters import REPORTERS
     from toolkit.workflows.validate import validate as run_validation
 
-    result = run_validation(root or find_root(Path.cwd()), list(paths), checksums=checksums)
+    result = run_validation(
+        root or find_root(Path.cwd()), list(paths), checksums=checksums, neighbours=neighbours
+    )
     click.echo(REPORTERS[output_format](result))
     if not result.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

@@ -10,25 +10,46 @@ from toolkit.errors import EXIT_CHECK_FAILED
 
 
 @click.command()
-@click.argument("refs", nargs=-1)
+@click.argument("targets", nargs=-1)
 @click.option("--no-cache", is_flag=True, help="Hash every file again, ignoring the stat cache.")
 @click.option("--strict", is_flag=True, help="Fail on files no manifest names, too.")
+@click.option(
+    "--skip-missing",
+    is_flag=True,
+    help="Files not pulled here are not problems (the hook mode: nothing to contradict).",
+)
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Repository root (default: found from the working directory).",
 )
-def verify(refs: tuple[str, ...], no_cache: bool, strict: bool, root: Path | None) -> None:
+def verify(
+    targets: tuple[str, ...], no_cache: bool, strict: bool, skip_missing: bool, root: Path | None
+) -> None:
     """Recompute the sha256 of every file the manifests name (default: all).
 
-    REFS are `Kind/name`; a Deployment stands for every artifact it needs. Unchanged files
-    cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch or a missing file.
+    TARGETS are `Kind/name` references (a Deployment stands for every artifact it needs) or
+    paths of manifests, `.dvc` files or pinned files (what a commit stages: the hook mode).
+    Unchanged files cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch or a
+    missing file.
     """
     from toolkit.layout import find_root
     from toolkit.workflows.verify import verify as run_verify
 
-    result = run_verify(root or find_root(Path.cwd()), refs, use_cache=not no_cache)
+    paths = [Path(t) for t in targets if Path(t).exists()]
+    refs = [t for t in targets if not Path(t).exists()]
+    if paths and not refs:
+        result = run_verify(
+            root or find_root(Path.cwd()),
+            paths=paths,
+            use_cache=not no_cache,
+            skip_missing=skip_missing,
+        )
+    else:
+        result = run_verify(
+            root or find_root(Path.cwd()), refs, use_cache=not no_cache, skip_missing=skip_missing
+        )
     for problem in result.problems:
         click.echo(problem.render())
     for path in result.extra:

@@ -32,16 +32,35 @@ assert set(KIND_DIRECTORIES) == set(KINDS), "every kind needs a manifests/ folde
 GITIGNORE_LINES = (".keel/", "__pycache__/")
 
 PRE_COMMIT_CONFIG = """\
-# keel's checks run on every commit that touches a manifest.
-# Install the framework once per clone: `pip install pre-commit && pre-commit install`.
+# keel's checks on every commit that touches a manifest or a .dvc file.
+# Once per clone: `pip install pre-commit && pre-commit install`.
+# (Without the framework: `keel hooks install` installs the same checks as a plain git hook.)
 repos:
   - repo: local
     hooks:
       - id: keel-validate
         name: keel validate
-        entry: keel validate
+        entry: keel validate --neighbours
         language: system
         files: ^manifests/.*\\.(ya?ml|json)$
+        require_serial: true
+      - id: keel-checksums
+        name: keel checksums
+        entry: keel verify --skip-missing
+        language: system
+        files: (^manifests/.*\\.(ya?ml|json)|\\.dvc)$
+        require_serial: true
+      - id: keel-no-secrets
+        name: keel no secrets
+        entry: keel secrets
+        language: system
+        files: ^manifests/.*\\.(ya?ml|json)$
+        require_serial: true
+      - id: keel-schemas-fresh
+        name: keel schemas fresh
+        entry: keel schema check
+        language: system
+        files: ^schemas/
         pass_filenames: false
 """
 

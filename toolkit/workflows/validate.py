@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from toolkit.checks import run_checks
 from toolkit.errors import UsageError
 from toolkit.layout import MANIFEST_DIR
-from toolkit.repository import Graph, build_graph, manifest_files
+from toolkit.repository import Graph, build_graph, manifest_files, references
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,12 +29,14 @@ class ValidationResult:
 
 
 def validate(
-    root: Path, paths: Sequence[Path] = (), *, checksums: bool = False
+    root: Path, paths: Sequence[Path] = (), *, checksums: bool = False, neighbours: bool = False
 ) -> ValidationResult:
     """Validate `paths` (default: the repository's manifests/ tree).
 
     References always resolve against the whole manifests/ tree, so checking one file still
-    sees its neighbours; findings are reported for the selected files only.
+    sees its neighbours; findings are reported for the selected files only, and with
+    `neighbours` also for every manifest they reference or that references them (a change
+    can break its neighbours: the hook mode).
     """
     tree = root / MANIFEST_DIR
     if not paths and not tree.is_dir():
@@ -54,11 +56,26 @@ def validate(
     if tree.is_dir():
         context = [p for p in manifest_files(root, [tree])[0] if p.resolve() not in chosen]
     graph = build_graph(root, [*selected, *context])
+    if neighbours:
+        chosen |= _neighbour_files(graph, chosen)
     findings = [*path_findings, *graph.findings, *run_checks(graph), *_checksums(graph, checksums)]
     if context:
         findings = [f for f in findings if f.path.resolve() in chosen or f.check == "paths"]
     chosen_manifests = sum(1 for e in graph.entries.values() if e.document.path.resolve() in chosen)
     return ValidationResult(tuple(sorted(set(findings))), len(selected), chosen_manifests)
+
+
+def _neighbour_files(graph: Graph, chosen: set[Path]) -> set[Path]:
+    """Files of the manifests that reference, or are referenced by, those in `chosen`."""
+    selected = {ref for ref, e in graph.entries.items() if e.document.path.resolve() in chosen}
+    related: set[str] = set()
+    for ref, entry in graph.entries.items():
+        targets = {str(target) for _, target in references(entry.manifest)}
+        if ref in selected:
+            related |= targets
+        elif targets & selected:
+            related.add(ref)
+    return {graph.entries[ref].document.path.resolve() for ref in related if ref in graph.entries}
 
 
 def _checksums(graph: Graph, enabled: bool) -> list[Finding]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from toolkit.repository import Graph
 
 IGNORED_EXTRAS = (".dvc", ".gitignore", ".gitkeep")
+MISSING = "missing; run `keel pull` or `dvc pull` to fetch it"
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,26 @@ def load_graph(root: Path) -> Graph:
 
 
 def verify(
-    root: Path, refs: Sequence[str] = (), *, use_cache: bool = True, graph: Graph | None = None
+    root: Path,
+    refs: Sequence[str] = (),
+    *,
+    use_cache: bool = True,
+    graph: Graph | None = None,
+    paths: Sequence[Path] = (),
+    skip_missing: bool = False,
 ) -> Verification:
-    """Check every file `refs` need (all pinned files when empty) against its manifest."""
+    """Check every file `refs` need (all pinned files when empty) against its manifest.
+
+    `paths` (manifest files, `.dvc` files or pinned files themselves, e.g. what a commit
+    stages) narrow the check to the files those name; paths that name nothing check nothing.
+    """
     cache = open_cache(root, use_cache)
     try:
-        if graph is not None:
+        if paths:
+            plan = _narrow(
+                root, cached_plan(root, (), cache) if use_cache else build(root, ()), paths
+            )
+        elif graph is not None:
             from toolkit.artifacts import pinned_files
 
             all_files = pinned_files(graph, ())
@@ -79,6 +94,8 @@ def verify(
         else:
             plan = cached_plan(root, refs, cache) if use_cache else build(root, refs)
         problems, present = _locate(root, plan.files)
+        if skip_missing:  # hook mode: a file not pulled here has nothing to contradict
+            problems = [p for p in problems if p.message != MISSING]
         requests = [
             Request(root / f.relative, tensor_digest=f.tensor_digest is not None) for f in present
         ]
@@ -95,6 +112,22 @@ def verify(
         problems=tuple(problems),
         extra=tuple(_extra(root, plan)),
     )
+
+
+def _narrow(root: Path, plan: Plan, paths: Sequence[Path]) -> Plan:
+    from toolkit.layout import guess_references
+
+    refs: set[str] = set()
+    data: set[str] = set()
+    for path in paths:
+        absolute = Path(os.path.abspath(path))
+        if absolute.suffix in (".yaml", ".yml", ".json"):
+            refs |= guess_references(absolute)
+        target = absolute.with_suffix("") if absolute.suffix == ".dvc" else absolute
+        if target.is_relative_to(root):
+            data.add(target.relative_to(root).as_posix())
+    files = tuple(f for f in plan.files if f.ref in refs or f.relative in data)
+    return Plan(files, plan.named)
 
 
 def outside_repository(root: Path, path: Path) -> str | None:
@@ -115,9 +148,7 @@ def _locate(root: Path, files: Sequence[PinnedFile]) -> tuple[list[Problem], lis
         if reason:
             problems.append(Problem(file, "path", reason))
         elif not path.is_file():
-            problems.append(
-                Problem(file, "path", "missing; run `keel pull` or `dvc pull` to fetch it")
-            )
+            problems.append(Problem(file, "path", MISSING))
         else:
             present.append(file)
     return problems, present

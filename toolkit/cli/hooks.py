@@ -1,0 +1,54 @@
+"""`keel hooks install|run`: plain git hooks for repositories without the pre-commit framework."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from toolkit.errors import EXIT_CHECK_FAILED
+
+_ROOT = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Repository root (default: found from the working directory).",
+)
+
+
+@click.group()
+def hooks() -> None:
+    """Plain git hooks running keel's checks, for teams without the pre-commit framework."""
+
+
+@hooks.command()
+@click.option("--force", is_flag=True, help="Replace a pre-commit hook keel did not write.")
+@_ROOT
+def install(force: bool, root: Path | None) -> None:
+    """Install keel's pre-commit hook into .git/hooks (a foreign hook is kept unless --force)."""
+    from toolkit.layout import find_root
+    from toolkit.workflows.hooks import install as run_install
+
+    result = run_install(root or find_root(Path.cwd()), force=force)
+    if result.backup:
+        click.echo(f"kept the previous hook as {result.backup}")
+    click.echo(f"{'installed' if result.changed else 'already installed'}: {result.path}")
+
+
+@hooks.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@_ROOT
+def run(files: tuple[Path, ...], root: Path | None) -> None:
+    """Run the hooks on FILES (default: what the index stages). Exit 1 when one fails."""
+    from toolkit.layout import find_root
+    from toolkit.workflows.hooks import run_checks, staged_files
+
+    repository = root or find_root(Path.cwd())
+    runs = run_checks(repository, list(files) or staged_files(repository))
+    for check in runs:
+        click.echo(f"{check.hook}: {'passed' if check.ok else 'failed'}")
+        for line in check.lines if not check.ok else ():
+            click.echo(f"  {line}")
+    if not all(check.ok for check in runs):
+        click.echo("commit blocked by keel; fix the lines above (or skip once: --no-verify)")
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
