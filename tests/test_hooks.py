@@ -11,8 +11,8 @@ from typing import Any
 import git
 import pytest
 import yaml
-
 from factories import with_real_files, write_set
+
 from toolkit.errors import UsageError
 from toolkit.workflows.hooks import hook_script, install
 from toolkit.workflows.init import init
@@ -142,7 +142,8 @@ def test_a_manifest_with_an_hf_token_is_blocked(repo: Path) -> None:
 
 def test_plain_git_hook_behaves_the_same(repo: Path) -> None:
     installed = install(repo)
-    assert installed.changed and os.access(installed.path, os.X_OK)
+    assert installed.changed
+    assert os.access(installed.path, os.X_OK)
     edit(repo / "manifests/eval-search-canary.yaml", "value: 0.89", "value: 0.5")
     stage(repo, "manifests/eval-search-canary.yaml")
     blocked = subprocess.run(
@@ -184,7 +185,8 @@ def test_install_refuses_a_foreign_hook_without_force(repo: Path) -> None:
         install(repo)
     assert "the team linter" in hook.read_text()
     result = install(repo, force=True)
-    assert result.backup is not None and "the team linter" in result.backup.read_text()
+    assert result.backup is not None
+    assert "the team linter" in result.backup.read_text()
     assert "keel-managed-hook" in hook.read_text()
     assert not install(repo, force=False).changed, "installing again changes nothing"
 

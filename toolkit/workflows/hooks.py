@@ -141,7 +141,7 @@ def _validate(root: Path, manifests: list[Path]) -> CheckRun:
 
 
 def _secrets(manifests: list[Path]) -> CheckRun:
-    from toolkit.checks.secrets import scan
+    from toolkit.workflows.secrets import scan
 
     result = scan(manifests)
     lines = tuple(f.render() for f in result.findings)
