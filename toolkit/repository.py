@@ -13,12 +13,12 @@ from toolkit.errors import UsageError
 from toolkit.findings import Finding, field_path
 from toolkit.fsutil import display
 from toolkit.layout import MANIFEST_SUFFIXES, guess_references
-from toolkit.loading import Location, load_file
+from toolkit.loading import LoadResult, Location, load_file
 from toolkit.manifests import Manifest, Ref
 from toolkit.parsing import Parsed, identify, parse_document
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 M = TypeVar("M", bound=Manifest)
 
@@ -69,7 +69,15 @@ class Graph:
     findings: list[Finding] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     unparsed: set[str] = field(default_factory=set)
+    _references: dict[str, list[tuple[Location, Ref]]] = field(default_factory=dict, repr=False)
     """References of documents that exist but failed to parse (they have their own findings)."""
+
+    def references_of(self, ref: str) -> list[tuple[Location, Ref]]:
+        """The references one manifest makes, computed once per graph."""
+        cached = self._references.get(ref)
+        if cached is None:
+            cached = self._references[ref] = list(references(self.entries[ref].manifest))
+        return cached
 
     def get(self, ref: str | None) -> Manifest | None:
         entry = self.entries.get(ref) if ref else None
@@ -92,10 +100,21 @@ class Graph:
 
 
 def build_graph(root: Path, files: Iterable[Path]) -> Graph:
+    from toolkit import doccache
+
+    cache = doccache.DocumentCache(root) if doccache.enabled(root) else None
+    try:
+        return _build_graph(root, files, cache.load if cache else load_file)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _build_graph(root: Path, files: Iterable[Path], load: Callable[[Path], LoadResult]) -> Graph:
     graph = Graph(root)
     for path in files:
         graph.files.append(path)
-        loaded = load_file(path)
+        loaded = load(path)
         if loaded.problems:
             graph.unparsed.update(guess_references(path))
         graph.findings.extend(

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from toolkit.repository import Graph, references
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from toolkit.findings import Finding
+    from toolkit.repository import Graph
 
 
 def check_references(graph: Graph) -> Iterator[Finding]:
-    for entry in graph.entries.values():
-        for location, ref in references(entry.manifest):
+    for name, entry in graph.entries.items():
+        for location, ref in graph.references_of(name):
             if ref not in graph.entries and ref not in graph.unparsed:
                 yield graph.finding(
                     entry.manifest, location, f"{ref} does not exist in the manifests", "references"

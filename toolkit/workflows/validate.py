@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.checks import run_checks
 from toolkit.errors import UsageError
 from toolkit.layout import MANIFEST_DIR
-from toolkit.repository import Graph, build_graph, manifest_files, references
+from toolkit.repository import Graph, build_graph, manifest_files
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from toolkit.findings import Finding
 
@@ -51,31 +52,33 @@ def validate(
             *_checksums(graph, checksums),
         ]
         return ValidationResult(tuple(sorted(set(findings))), len(selected), len(graph.entries))
-    chosen = {p.resolve() for p in selected}
+    chosen = {_absolute(p) for p in selected}
     context: list[Path] = []
     if tree.is_dir():
-        context = [p for p in manifest_files(root, [tree])[0] if p.resolve() not in chosen]
+        context = [p for p in manifest_files(root, [tree])[0] if _absolute(p) not in chosen]
     graph = build_graph(root, [*selected, *context])
     if neighbours:
         chosen |= _neighbour_files(graph, chosen)
     findings = [*path_findings, *graph.findings, *run_checks(graph), *_checksums(graph, checksums)]
     if context:
-        findings = [f for f in findings if f.path.resolve() in chosen or f.check == "paths"]
-    chosen_manifests = sum(1 for e in graph.entries.values() if e.document.path.resolve() in chosen)
+        findings = [f for f in findings if _absolute(f.path) in chosen or f.check == "paths"]
+    chosen_manifests = sum(
+        1 for e in graph.entries.values() if _absolute(e.document.path) in chosen
+    )
     return ValidationResult(tuple(sorted(set(findings))), len(selected), chosen_manifests)
 
 
 def _neighbour_files(graph: Graph, chosen: set[Path]) -> set[Path]:
     """Files of the manifests that reference, or are referenced by, those in `chosen`."""
-    selected = {ref for ref, e in graph.entries.items() if e.document.path.resolve() in chosen}
+    selected = {ref for ref, e in graph.entries.items() if _absolute(e.document.path) in chosen}
     related: set[str] = set()
-    for ref, entry in graph.entries.items():
-        targets = {str(target) for _, target in references(entry.manifest)}
+    for ref in graph.entries:
+        targets = {str(target) for _, target in graph.references_of(ref)}
         if ref in selected:
             related |= targets
         elif targets & selected:
             related.add(ref)
-    return {graph.entries[ref].document.path.resolve() for ref in related if ref in graph.entries}
+    return {_absolute(graph.entries[ref].document.path) for ref in related if ref in graph.entries}
 
 
 def _checksums(graph: Graph, enabled: bool) -> list[Finding]:
@@ -84,3 +87,9 @@ def _checksums(graph: Graph, enabled: bool) -> list[Finding]:
     from toolkit.workflows.verify import verify
 
     return verify(graph.root, graph=graph).findings(graph)
+
+
+def _absolute(path: Path) -> Path:
+    """Absolute and normalised, without resolving symlinks (cheap; paths are compared, not
+    followed: symlinks that leave the repository are found by `manifest_files`)."""
+    return Path(os.path.abspath(path))
