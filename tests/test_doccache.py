@@ -66,3 +66,15 @@ def test_a_damaged_cache_is_rebuilt(repo: Path) -> None:
     validate(repo)
     (repo / ".keel" / "documents.sqlite").write_bytes(b"garbage" * 64)
     assert validate(repo).ok
+
+
+def test_valid_api_schemas_are_remembered_and_invalid_ones_never(
+    repo: Path, manifests: dict[str, Any]
+) -> None:
+    assert validate(repo).ok
+    remembered = doccache.valid_schemas(repo)
+    assert len(remembered) == 2, "the input and the output schema"
+    path = repo / "manifests" / "deployment.yaml"
+    path.write_text(path.read_text().replace("type: object", "type: objekt", 1))
+    assert any("not a valid JSON Schema" in f.message for f in validate(repo).findings)
+    assert doccache.valid_schemas(repo) == remembered

@@ -16,6 +16,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from toolkit import __version__
+from toolkit.fsutil import write_atomic
 from toolkit.loading import Document, LoadResult, Problem, load_file
 
 if TYPE_CHECKING:
@@ -130,3 +131,27 @@ def _json_safe(value: Any) -> bool:
     if isinstance(value, list):
         return all(_json_safe(v) for v in value)
     return value is None or isinstance(value, str | int | float | bool)
+
+
+_SCHEMAS_FILE = "valid-api-schemas.txt"
+
+
+def valid_schemas(root: Path) -> set[str]:
+    """sha256 of API-contract JSON Schemas already found valid (by this keel version)."""
+    if not enabled(root):
+        return set()
+    try:
+        lines = (root / CACHE_DIR / _SCHEMAS_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return set()
+    if not lines or lines[0] != __version__:
+        return set()
+    return set(lines[1:])
+
+
+def remember_valid_schemas(root: Path, digests: set[str]) -> None:
+    if not digests or not enabled(root):
+        return
+    known = valid_schemas(root) | digests
+    (root / CACHE_DIR).mkdir(exist_ok=True)
+    write_atomic(root / CACHE_DIR / _SCHEMAS_FILE, "\n".join([__version__, *sorted(known)]) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ def parse_document(document: Document) -> Parsed | list[Finding]:
     if model is None:
         known = ", ".join(KINDS)
         return [_envelope_finding(document, ref, "kind", f"expected one of {known}, got {kind!r}")]
-    placeholders = list(_placeholders(data, ()))
+    # json.dumps runs in C: walk the document only when a placeholder may be in it.
+    maybe = PLACEHOLDER_PREFIX in json.dumps(data, default=str)
+    placeholders = list(_placeholders(data, ())) if maybe else []
     if placeholders:
         return [
             Finding(
