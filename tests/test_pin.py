@@ -426,7 +426,7 @@ def test_cli_pins_and_maps_errors_to_exit_codes(
 
 
 def test_architecture_of_a_llama_style_config() -> None:
-    from toolkit.bridges.hf import architecture
+    from toolkit.model_files import architecture
 
     config = {
         "model_type": "llama",
@@ -451,7 +451,7 @@ def test_architecture_of_a_llama_style_config() -> None:
 
 
 def test_tokenizer_vocab_counts_added_tokens_beyond_the_model_vocabulary(tmp_path: Path) -> None:
-    from toolkit.bridges.hf import tokenizer_summary
+    from toolkit.model_files import tokenizer_summary
 
     tokenizer = dict(TOKENIZER_JSON, added_tokens=[{"id": 8, "content": "<extra>"}])
     path = tmp_path / "tokenizer.json"

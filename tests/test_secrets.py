@@ -21,7 +21,9 @@ from click.testing import CliRunner
 from toolkit.cli.secrets import secrets
 from toolkit.errors import UsageError
 from toolkit.loading import MAX_FILE_BYTES
-from toolkit.workflows.secrets import DETECTORS, ScanResult, as_json, scan, text
+from toolkit.secret_detectors import DETECTORS
+from toolkit.workflows.secrets import ScanResult, scan
+from toolkit.workflows.secrets_report import as_json, text
 
 PROJECT = Path(__file__).parents[1]
 ALNUM = string.ascii_letters + string.digits

@@ -1,4 +1,5 @@
-"""Rewrite manifests in place, keeping a human's comments and key order; atomically.
+"""Write manifests: rewrite them in place, keeping a human's comments and key order, or create
+them; atomically.
 
 Only commands that change manifests (track, pin) import this module: ruamel.yaml round-trip
 is slower than the libyaml reader that validation uses, and that is fine here.
@@ -15,6 +16,7 @@ from toolkit.errors import ManifestError
 from toolkit.fsutil import write_atomic
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
 Edit = Callable[[Any], None]
@@ -107,3 +109,61 @@ def render_new(document: dict[str, Any], schema_line: str) -> str:
     buffer = io.StringIO()
     _yaml().dump(document, buffer)
     return _without_trailing_spaces(f"{schema_line}\n{buffer.getvalue()}")
+
+
+def create_manifest(root: Path, kind: str, name: str, document: dict[str, Any]) -> Path:
+    """Write a new manifest for `kind`/`name` where `keel new` would put it; its path."""
+    from toolkit.templates import new_manifest_path, schema_comment
+
+    path = new_manifest_path(root, kind, name)
+    write_atomic(path, render_new(document, schema_comment(path, root, kind)))
+    return path
+
+
+def sync_spec(
+    path: Path, kind: str, name: str, spec: dict[str, Any], fields: Iterable[str]
+) -> tuple[bool, list[str]]:
+    """Make `fields` of the manifest's spec, and its files list, equal those of `spec`, in
+    place; metadata, other fields and comments stay. Whether the file changed, and the paths
+    its files list no longer holds."""
+    dropped: list[str] = []
+
+    def edit(data: Any) -> None:
+        for key in fields:
+            if key in spec:
+                sync_value(data["spec"], key, spec[key])
+        dropped.extend(sync_files(data["spec"], spec["files"]))
+
+    return edit_manifest(path, kind, name, edit), dropped
+
+
+def sync_value(target: Any, key: str, value: Any) -> None:
+    """Make target[key] equal value, touching only what differs (comments on the rest stay)."""
+    current = target.get(key)
+    if isinstance(value, dict) and isinstance(current, dict):
+        for stale in [k for k in current if k not in value]:
+            del current[stale]
+        for inner, inner_value in value.items():
+            sync_value(current, inner, inner_value)
+    elif key not in target or current != value:
+        target[key] = value
+
+
+def sync_files(spec: Any, entries: list[dict[str, Any]]) -> list[str]:
+    """Make spec.files list exactly `entries`: changed ones lose md5/tensorDigest (track adds
+    them again), new ones are appended, gone ones removed. Returns the removed paths."""
+    files = spec["files"]
+    wanted = {e["path"]: e for e in entries}
+    dropped = []
+    for index in reversed(range(len(files))):
+        entry = files[index]
+        new = wanted.pop(entry.get("path"), None)
+        if new is None:
+            dropped.append(str(entry.get("path")))
+            del files[index]
+        elif (entry.get("sha256"), entry.get("size")) != (new["sha256"], new["size"]):
+            entry["sha256"], entry["size"] = new["sha256"], new["size"]
+            for stale in ("md5", "tensorDigest"):
+                entry.pop(stale, None)
+    files.extend(dict(e) for e in entries if e["path"] in wanted)
+    return sorted(dropped)

@@ -31,7 +31,8 @@ def secrets(paths: tuple[Path, ...], output_format: str) -> None:
     # toolkit.workflows, not toolkit.checks: importing that package loads pydantic.
     from toolkit.errors import UsageError
     from toolkit.layout import MANIFEST_DIR, find_root
-    from toolkit.workflows.secrets import REPORTERS, scan
+    from toolkit.workflows.secrets import scan
+    from toolkit.workflows.secrets_report import REPORTERS
 
     if not paths:
         manifests = find_root(Path.cwd()) / MANIFEST_DIR

@@ -23,17 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from toolkit import model_files
 from toolkit.bridges import hf
-from toolkit.bridges.hf import SnapshotFile as SourceFile
 from toolkit.errors import ChecksumError, ManifestError, UsageError
 from toolkit.hashing import CHUNK, hash_file, parallel_map
+from toolkit.manifest_writer import create_manifest, sync_spec
 from toolkit.manifests import Model, Tokenizer
 from toolkit.manifests.base import NAME_PATTERN, PICKLE_SUFFIXES
 from toolkit.safetensors_header import read_header
+from toolkit.workflows.pin_sources import Source, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from toolkit.bridges.hf import SnapshotFile as SourceFile
     from toolkit.manifests.base import Manifest
 
 SKIPPED_NAMES = (".gitattributes", "README.md")
@@ -90,16 +93,6 @@ class PinResult:
 
 
 @dataclass(frozen=True)
-class _Source:
-    kind: str
-    record: dict[str, Any]
-    files: tuple[SourceFile, ...]
-    subject: str
-    repo_id: str | None = None
-    revision: str | None = None
-
-
-@dataclass(frozen=True)
 class _Pinned:
     file: SourceFile
     sha256: str
@@ -118,7 +111,7 @@ def pin(root: Path, request: PinRequest) -> PinResult:
         raise UsageError(f"{root}: not a keel repository; run `keel init` first")
     current = _current(root, request.name)
     directory = _directory(request, current)
-    source = _resolve(request)
+    source = resolve(request)
     pinned = parallel_map(_hash, _select(source.files, request, current["Model"]))
     etag_checked = sum(hf.check_blob(p.file, p.sha256) for p in pinned)
     remote_checked = _check_remote(source, pinned) if request.remote else 0
@@ -144,7 +137,9 @@ def pin(root: Path, request: PinRequest) -> PinResult:
     dropped: list[str] = []
     for kind, document in documents.items():
         existing = current[kind]
-        path = _create(root, kind, request.name, document) if existing is None else existing[0]
+        path = (
+            create_manifest(root, kind, request.name, document) if existing is None else existing[0]
+        )
         changed = existing is not None and _update(existing, document, dropped)
         tracked = _track(root, kind, request.name, root / directory, groups[kind])
         if existing is None:
@@ -160,102 +155,7 @@ def pin(root: Path, request: PinRequest) -> PinResult:
 
 
 def _is_tokenizer(pinned: _Pinned) -> bool:
-    return PurePosixPath(pinned.file.relative).name in hf.TOKENIZER_FILES
-
-
-# --- where the files come from -------------------------------------------------------------
-
-
-def _resolve(request: PinRequest) -> _Source:
-    given = Path(request.source).expanduser()
-    if given.is_dir():
-        directory = given.resolve()
-        location = hf.snapshot_location(directory)
-        if location is not None:
-            cache_dir, repo_id, commit = location
-            if request.revision not in (None, commit):
-                raise UsageError(f"--revision {request.revision}: SOURCE is the snapshot {commit}")
-            return _hub(request, cache_dir, repo_id, commit)
-        inside = next((p for p in directory.parents if hf.snapshot_location(p)), None)
-        if inside is not None:
-            raise UsageError(f"{given}: pin the whole snapshot {inside}, not a folder in it")
-        return _local(request, directory)
-    if given.exists():
-        raise UsageError(f"{given}: SOURCE must be a directory or a hub repo id, not a file")
-    if hf.REPO_ID.match(request.source):
-        cache_dir = request.cache_dir or hf.default_cache_dir()
-        return _hub(request, cache_dir, request.source, request.revision or "main")
-    raise UsageError(f"{request.source}: no such directory, and not a hub repo id like ORG/NAME")
-
-
-def _hub(request: PinRequest, cache_dir: Path, repo_id: str, revision: str) -> _Source:
-    if request.upstream:
-        raise UsageError("--upstream is for package sources; a hub source names its repo itself")
-    snapshot = hf.find_snapshot(cache_dir, repo_id, revision)
-    record = {"hub": {"repoId": snapshot.repo_id, "revision": snapshot.revision}}
-    subject = f"{snapshot.repo_id} at {snapshot.revision[:12]}"
-    return _Source("hub", record, snapshot.files, subject, snapshot.repo_id, snapshot.revision)
-
-
-def _local(request: PinRequest, directory: Path) -> _Source:
-    if request.revision:
-        raise UsageError("--revision is for HF cache sources; SOURCE is a plain directory")
-    files = tuple(_local_files(directory))
-    package = _package_of(directory)
-    if package is not None:
-        name, version, path = package
-        record: dict[str, Any] = {"name": name, "version": version, "path": path}
-        if request.upstream:
-            record["upstreamRepoId"] = request.upstream
-        shipped = f"the {name} {version} package"
-        subject = (
-            f"{request.upstream} as shipped in {shipped}"
-            if request.upstream
-            else f"{path} in {shipped}"
-        )
-        return _Source("package", {"package": record}, files, subject)
-    if request.upstream:
-        raise UsageError("--upstream is for package sources; SOURCE is in no installed package")
-    if not request.description:
-        raise UsageError(
-            f"{directory} is neither in the HF cache nor in an installed package: say what it "
-            "holds and where it came from with --description"
-        )
-    return _Source("local", {"local": {"description": request.description}}, files, str(directory))
-
-
-def _local_files(directory: Path) -> list[SourceFile]:
-    """Every file but hidden ones and DVC's .dvc files (the directory may be under DVC)."""
-    found = []
-    for current, dirs, names in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .git, .cache/huggingface
-        for name in names:
-            path = Path(current, name)
-            if not name.startswith(".") and not name.endswith(".dvc") and path.is_file():
-                found.append(SourceFile(path.relative_to(directory).as_posix(), path))
-    return sorted(found, key=lambda f: f.relative)
-
-
-def _package_of(directory: Path) -> tuple[str, str, str] | None:
-    """(distribution, version, path in site-packages) of the installed package holding it."""
-    import importlib.metadata
-    import site
-    import sys
-
-    listed = [*getattr(site, "getsitepackages", list)(), site.getusersitepackages(), *sys.path]
-    bases = {
-        Path(p).resolve() for p in listed if Path(p).name in ("site-packages", "dist-packages")
-    }
-    for base in sorted(bases):
-        if not directory.is_relative_to(base) or directory == base:
-            continue
-        relative = directory.relative_to(base).as_posix()
-        top = relative.split("/", 1)[0]
-        for name in importlib.metadata.packages_distributions().get(top, []):
-            distribution = importlib.metadata.distribution(name)
-            if any(str(f).startswith(relative + "/") for f in distribution.files or []):
-                return distribution.metadata["Name"], distribution.version, relative
-    return None
+    return PurePosixPath(pinned.file.relative).name in model_files.TOKENIZER_FILES
 
 
 def _select(
@@ -284,7 +184,7 @@ def _hash(file: SourceFile) -> _Pinned:
     return _Pinned(file, hashes.sha256, hashes.size)
 
 
-def _check_remote(source: _Source, pinned: Sequence[_Pinned]) -> int:
+def _check_remote(source: Source, pinned: Sequence[_Pinned]) -> int:
     if source.repo_id is None or source.revision is None:
         raise UsageError("--remote checks a hub source; SOURCE is not from the HF cache")
     files = {p.file.relative: (p.file.path, p.sha256) for p in pinned}
@@ -325,7 +225,7 @@ def _directory(request: PinRequest, current: dict[str, tuple[Path, Manifest] | N
 
 def _model_spec(
     request: PinRequest,
-    source: _Source,
+    source: Source,
     pinned: Sequence[_Pinned],
     files: Sequence[_Pinned],
     directory: str,
@@ -341,7 +241,7 @@ def _model_spec(
         "format": "safetensors",
         "directory": directory,
         "files": [p.entry for p in files],
-        "architecture": hf.architecture(hf.read_json(config_path), config_path),
+        "architecture": model_files.architecture(model_files.read_json(config_path), config_path),
         "parameters": parameters,
         "dtype": dtype,
     }
@@ -354,7 +254,7 @@ def _tokenizer_spec(
     request: PinRequest, pinned: Sequence[_Pinned], files: Sequence[_Pinned], directory: str
 ) -> dict[str, Any]:
     top = {p.file.relative: p.file.path for p in pinned if "/" not in p.file.relative}
-    summary = hf.tokenizer_summary(top, hf.read_json(top["config.json"]))
+    summary = model_files.tokenizer_summary(top, model_files.read_json(top["config.json"]))
     return {
         "model": f"Model/{request.name}",
         "directory": directory,
@@ -388,14 +288,14 @@ def _weights(files: Sequence[_Pinned]) -> tuple[int, str]:
     return sum(elements.values()), DTYPES[dominant]
 
 
-def _license(request: PinRequest, source: _Source, model: tuple[Path, Manifest] | None) -> str:
+def _license(request: PinRequest, source: Source, model: tuple[Path, Manifest] | None) -> str:
     """--license, else what the manifest records already, else the model card's, else ask."""
     if request.license:
         return request.license
     if model is not None:
         return str(model[1].spec.license)
     readme = next((f.path for f in source.files if f.relative == "README.md"), None)
-    found = hf.readme_license(readme) if readme else None
+    found = model_files.readme_license(readme) if readme else None
     if found is None:
         raise UsageError("the model card names no license; give it with --license (an SPDX id)")
     return found
@@ -404,7 +304,7 @@ def _license(request: PinRequest, source: _Source, model: tuple[Path, Manifest] 
 def _document(
     root: Path,
     request: PinRequest,
-    source: _Source,
+    source: Source,
     kind: str,
     spec: dict[str, Any],
     *,
@@ -455,30 +355,13 @@ def _git_email(root: Path) -> str:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _create(root: Path, kind: str, name: str, document: dict[str, Any]) -> Path:
-    from toolkit.fsutil import write_atomic
-    from toolkit.manifest_writer import render_new
-    from toolkit.templates import new_manifest_path, schema_comment
-
-    path = new_manifest_path(root, kind, name)
-    write_atomic(path, render_new(document, schema_comment(path, root, kind)))
-    return path
-
-
 def _update(existing: tuple[Path, Manifest], document: dict[str, Any], dropped: list[str]) -> bool:
     """Rewrite the fields pin owns, in place; metadata, other fields and comments stay."""
-    from toolkit.manifest_writer import edit_manifest
-
     path, manifest = existing
-    spec = document["spec"]
-
-    def edit(data: Any) -> None:
-        for key in MANAGED[manifest.kind]:
-            if key in spec:
-                _sync_value(data["spec"], key, spec[key])
-        dropped.extend(_sync_files(data["spec"], spec["files"]))
-
-    return edit_manifest(path, manifest.kind, manifest.metadata.name, edit)
+    fields = MANAGED[manifest.kind]
+    changed, gone = sync_spec(path, manifest.kind, manifest.metadata.name, document["spec"], fields)
+    dropped.extend(gone)
+    return changed
 
 
 def _track(root: Path, kind: str, name: str, directory: Path, files: Sequence[_Pinned]) -> bool:
@@ -542,35 +425,3 @@ def _copy(source: Path, target: Path, sha256: str) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-
-
-def _sync_value(target: Any, key: str, value: Any) -> None:
-    """Make target[key] equal value, touching only what differs (comments on the rest stay)."""
-    current = target.get(key)
-    if isinstance(value, dict) and isinstance(current, dict):
-        for stale in [k for k in current if k not in value]:
-            del current[stale]
-        for inner, inner_value in value.items():
-            _sync_value(current, inner, inner_value)
-    elif key not in target or current != value:
-        target[key] = value
-
-
-def _sync_files(spec: Any, entries: list[dict[str, Any]]) -> list[str]:
-    """Make spec.files list exactly `entries`: changed ones lose md5/tensorDigest (track adds
-    them again), new ones are appended, gone ones removed. Returns the removed paths."""
-    files = spec["files"]
-    wanted = {e["path"]: e for e in entries}
-    dropped = []
-    for index in reversed(range(len(files))):
-        entry = files[index]
-        new = wanted.pop(entry.get("path"), None)
-        if new is None:
-            dropped.append(str(entry.get("path")))
-            del files[index]
-        elif (entry.get("sha256"), entry.get("size")) != (new["sha256"], new["size"]):
-            entry["sha256"], entry["size"] = new["sha256"], new["size"]
-            for stale in ("md5", "tensorDigest"):
-                entry.pop(stale, None)
-    files.extend(dict(e) for e in entries if e["path"] in wanted)
-    return sorted(dropped)

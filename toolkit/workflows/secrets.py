@@ -4,7 +4,7 @@ Two scans per file:
 
 1. **Tokens and keys**, over the raw text, so a manifest that is not valid YAML is still
    scanned and every finding names its exact line. Each detector has a name (`hf-token`,
-   `aws-access-key-id`, ...; see `DETECTORS`). A finding shows a redacted preview
+   `aws-access-key-id`, ...; see `toolkit.secret_detectors`). A finding shows a redacted preview
    (`hf_Ab…yZ`): the secret itself is never printed, nor the line that holds it.
 2. **PII examples** in a Deployment's API contract. A JSON Schema in `spec.api.inputSchema`
    or `spec.api.outputSchema`, at any depth (`properties`, `items`, `allOf`, `$defs`, ...),
@@ -29,135 +29,32 @@ Speed: patterns are compiled once; each detector runs only when one of its cheap
 hints occurs in the lower-cased file, and runs over the whole text in one `finditer` (match
 offsets become line numbers), rather than once per line. A file is parsed for the PII scan
 only when it mentions both `Deployment` and `pii`.
+
+The text and JSON reports are rendered by `toolkit.workflows.secrets_report`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import UsageError
 from toolkit.findings import Finding, field_path
-from toolkit.fsutil import display
 from toolkit.layout import MANIFEST_SUFFIXES
 from toolkit.loading import MAX_FILE_BYTES, Document, Location, load_file
+from toolkit.secret_detectors import DETECTORS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    import re
+    from collections.abc import Iterable, Iterator, Sequence
 
 CHECK = "secrets"
 ALLOW_MARKER = "keel: allow-secret"
 PII_MARKERS = ("x-pii", "pii")
 EXAMPLE_KEYWORDS = ("examples", "example", "default", "const", "enum")
-
-
-@dataclass(frozen=True)
-class Detector:
-    """One kind of secret. `body` (a named group) is the random part the preview abbreviates."""
-
-    name: str
-    pattern: re.Pattern[str]
-    hints: tuple[str, ...]
-    """Lower-case literals, one of which the file must contain for the pattern to run."""
-    noun: str = "token"
-    accept: Callable[[str, str], bool] | None = None
-    """(body, line) -> whether a match is really this secret; None accepts every match."""
-
-
-def _looks_random(body: str, line: str) -> bool:
-    """A digit, or both cases: true of real tokens, false of prose and PLACEHOLDER_NAMES."""
-    has_lower = any(c.islower() for c in body)
-    has_upper = any(c.isupper() for c in body)
-    return any(c.isdigit() for c in body) or (has_lower and has_upper)
-
-
-_AWS_CONTEXT = re.compile(r"aws|secret", re.IGNORECASE)
-
-
-def _aws_secret(body: str, line: str) -> bool:
-    # 40 base64 characters on a line that says aws or secret. Real keys have both cases and
-    # almost surely a digit, / or +; a 40-hex commit sha (one case, no / or +) never passes.
-    return (
-        _AWS_CONTEXT.search(line) is not None
-        and any(c.islower() for c in body)
-        and any(c.isupper() for c in body)
-        and any(c.isdigit() or c in "/+" for c in body)
-    )
-
-
-# Most specific first: where two matches overlap (`Bearer hf_...`), the first one listed wins.
-DETECTORS: tuple[Detector, ...] = (
-    Detector(
-        "private-key",
-        re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
-        ("private key",),
-        noun="key",
-    ),
-    # Hugging Face user access tokens: hf_ and 34 letters and digits (30 allows older ones).
-    Detector(
-        "hf-token",
-        re.compile(r"(?<![A-Za-z0-9_])hf_(?P<body>[A-Za-z0-9]{30,})"),
-        ("hf_",),
-    ),
-    # Classic (ghp_, gho_, ghu_, ghs_, ghr_ + 36) and fine-grained (github_pat_ + 82) tokens.
-    Detector(
-        "github-token",
-        re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]|github_pat)_(?P<body>[A-Za-z0-9_]{36,})"),
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    ),
-    # Not the bare `sk-[A-Za-z0-9]{20,}`: `sk-` also starts slugs and ids, and every key
-    # OpenAI issues has a sure sign: a project, service-account or admin prefix, or, for
-    # legacy user keys, "T3BlbkFJ" (base64 of "OpenAI") after 20 characters.
-    Detector(
-        "openai-key",
-        re.compile(
-            r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-|(?=[A-Za-z0-9]{20}T3BlbkFJ))"
-            r"(?P<body>[A-Za-z0-9_-]{20,})"
-        ),
-        ("sk-",),
-        noun="key",
-    ),
-    Detector(
-        "anthropic-key",
-        re.compile(r"(?<![A-Za-z0-9_-])sk-ant-(?:api|admin)\d\d-(?P<body>[A-Za-z0-9_-]{20,})"),
-        ("sk-ant-",),
-        noun="key",
-    ),
-    # Access key ids of long-term (AKIA) and temporary (ASIA) credentials.
-    Detector(
-        "aws-access-key-id",
-        re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)(?P<body>[0-9A-Z]{16})(?![A-Za-z0-9])"),
-        ("akia", "asia"),
-        noun="key",
-    ),
-    Detector(
-        "aws-secret-access-key",
-        re.compile(r"(?<![A-Za-z0-9/+=_-])(?P<body>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=_-])"),
-        ("aws", "secret"),
-        noun="key",
-        accept=_aws_secret,
-    ),
-    Detector(
-        "jwt",
-        re.compile(
-            r"(?<![A-Za-z0-9_-])"
-            r"(?P<body>eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})"
-        ),
-        ("eyj",),
-    ),
-    # RFC 6750 b64token after "Bearer" on the same line (hence [ \t], not \s).
-    Detector(
-        "bearer-token",
-        re.compile(r"(?i:\bbearer)[ \t]+(?P<body>[A-Za-z0-9._~+/-]{20,}=*)"),
-        ("bearer",),
-        accept=_looks_random,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -403,42 +300,3 @@ def _marked_value(value: Any, schema: dict[str, Any]) -> str | None:
             if found:
                 return found
     return None
-
-
-# Reporters. Lines read `path:line: secrets: [ref: field: ]message`, paths relative to the
-# working directory when below it.
-
-
-def render(finding: Finding) -> str:
-    parts = (finding.check, finding.ref, finding.field, finding.message)
-    return ": ".join((f"{display(finding.path)}:{finding.line}", *(p for p in parts if p)))
-
-
-def text(result: ScanResult) -> str:
-    lines = [render(f) for f in result.findings]
-    lines.extend(f"{display(s.path)}: not scanned: {s.reason}" for s in result.skipped)
-    summary = f"{_count(result.files, 'file')} scanned"
-    if result.skipped:
-        summary += f", {len(result.skipped)} not scanned"
-    problems = len(result.findings)
-    lines.append(f"{summary}: {_count(problems, 'problem')}" if problems else f"{summary}: clean")
-    return "\n".join(lines)
-
-
-def as_json(result: ScanResult) -> str:
-    return json.dumps(
-        {
-            "clean": result.ok,
-            "files": result.files,
-            "skipped": [{"path": display(s.path), "reason": s.reason} for s in result.skipped],
-            "findings": [replace(f, path=Path(display(f.path))).as_dict() for f in result.findings],
-        },
-        indent=2,
-    )
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-REPORTERS: dict[str, Callable[[ScanResult], str]] = {"text": text, "json": as_json}
