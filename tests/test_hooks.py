@@ -193,3 +193,45 @@ def test_install_refuses_a_foreign_hook_without_force(repo: Path) -> None:
 
 def test_the_repository_hook_is_the_shipped_one() -> None:
     assert (PROJECT / "hooks" / "pre-commit").read_text() == hook_script()
+
+
+def test_plain_hook_refuses_to_judge_unstaged_changes(repo: Path) -> None:
+    """The plain hook reads files on disk: a staged bad value hidden by a good unstaged one
+    must not slip through."""
+    install(repo)
+    path = repo / "manifests/eval-search-canary.yaml"
+    edit(path, "value: 0.89", "value: 0.5")
+    stage(repo, "manifests/eval-search-canary.yaml")
+    edit(path, "value: 0.5", "value: 0.89")
+    blocked = subprocess.run(
+        ["git", "commit", "-m", "sneaky"], cwd=repo, capture_output=True, text=True, env=_env()
+    )
+    assert blocked.returncode == 1
+    assert "unstaged changes in manifests/eval-search-canary.yaml" in blocked.stderr
+
+
+def test_plain_hook_catches_a_deleted_manifest_still_referenced(repo: Path) -> None:
+    install(repo)
+    git.Repo(repo).git.rm("manifests/runbook.yaml")
+    blocked = subprocess.run(
+        ["git", "commit", "-m", "drop the runbook"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
+    assert blocked.returncode == 1
+    assert "spec.runbook: Runbook/search does not exist in the manifests" in blocked.stderr
+
+
+def test_forced_install_never_overwrites_an_earlier_backup(repo: Path) -> None:
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho first\n")
+    first = install(repo, force=True).backup
+    hook.write_text("#!/bin/sh\necho second\n")
+    second = install(repo, force=True).backup
+    assert first is not None
+    assert second is not None
+    assert first != second
+    assert "first" in first.read_text()
+    assert "second" in second.read_text()

@@ -41,10 +41,12 @@ def install(force: bool, root: Path | None) -> None:
 def run(files: tuple[Path, ...], root: Path | None) -> None:
     """Run the hooks on FILES (default: what the index stages). Exit 1 when one fails."""
     from toolkit.layout import find_root
-    from toolkit.workflows.hooks import run_checks, staged_files
+    from toolkit.workflows.hooks import commit_check_runs, run_checks
 
     repository = root or find_root(Path.cwd())
-    runs = run_checks(repository, list(files) or staged_files(repository))
+    runs = run_checks(repository, list(files)) if files else commit_check_runs(repository)
+    if not runs:
+        click.echo("keel: nothing staged that keel checks")
     for check in runs:
         click.echo(f"{check.hook}: {'passed' if check.ok else 'failed'}")
         for line in check.lines if not check.ok else ():

@@ -56,9 +56,11 @@ def verify(
         click.echo(f"{path}: not named by any manifest")
     problems = len(result.problems)
     verdict = "all match" if result.ok else f"{problems} problem{'s' if problems > 1 else ''}"
+    skipped = f", {result.not_present} not pulled here, not checked" if result.not_present else ""
+    noun = "file" if result.checked == 1 else "files"
     click.echo(
-        f"{result.checked} files checked ({result.cache_hits} unchanged since last time, "
-        f"{result.bytes_hashed / 1e6:.1f} MB hashed): {verdict}"
+        f"{result.checked} {noun} checked ({result.cache_hits} unchanged since last time, "
+        f"{result.bytes_hashed / 1e6:.1f} MB hashed{skipped}): {verdict}"
     )
     if not result.ok or (strict and result.extra):
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -43,7 +44,12 @@ def install(root: Path, *, force: bool = False, python: str | None = None) -> In
     target = hooks_dir / "pre-commit"
     interpreter = python or sys.executable
     lines = hook_script().splitlines(keepends=True)
-    text = "".join([lines[0], f'KEEL_PYTHON="${{KEEL_PYTHON:-{interpreter}}}"\n', *lines[1:]])
+    # Remember this Python while it exists; if the virtualenv goes, fall back to `keel` on PATH.
+    remembered = (
+        f'if [ -z "${{KEEL_PYTHON:-}}" ] && [ -x {shlex.quote(interpreter)} ]; then '
+        f"KEEL_PYTHON={shlex.quote(interpreter)}; fi\n"
+    )
+    text = "".join([lines[0], remembered, *lines[1:]])
     backup = None
     if target.exists():
         current = target.read_text(encoding="utf-8", errors="replace")
@@ -55,11 +61,20 @@ def install(root: Path, *, force: bool = False, python: str | None = None) -> In
                     f"{target} exists and was not written by keel; keep it, or pass --force "
                     "to replace it (it is then saved as pre-commit.before-keel)"
                 )
-            backup = target.with_name("pre-commit.before-keel")
+            backup = _free_name(target.with_name("pre-commit.before-keel"))
             os.replace(target, backup)
     write_atomic(target, text)
     target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return Installed(target, backup, True)
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path.1`, `path.2`, ...: a backup never replaces an earlier backup."""
+    candidate, number = path, 0
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}.{number}")
+    return candidate
 
 
 def _hooks_dir(root: Path) -> Path:
@@ -79,18 +94,59 @@ def _hooks_dir(root: Path) -> Path:
     return directory
 
 
+def _git_names(root: Path, *args: str) -> list[Path]:
+    try:
+        done = subprocess.run(["git", *args, "-z"], cwd=root, capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise GitError(f"{root}: git {' '.join(args)} failed ({error})") from error
+    return [root / name for name in done.stdout.decode().split("\0") if name]
+
+
 def staged_files(root: Path) -> list[Path]:
     """Files added, copied, modified or renamed in the index, as paths under `root`."""
-    try:
-        done = subprocess.run(
-            ["git", "diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z"],
-            cwd=root,
-            capture_output=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise GitError(f"{root}: cannot list staged files ({error})") from error
-    return [root / name for name in done.stdout.decode().split("\0") if name]
+    return _git_names(root, "diff", "--cached", "--name-only", "--diff-filter=ACMR")
+
+
+def staged_deletions(root: Path) -> list[Path]:
+    return _git_names(root, "diff", "--cached", "--name-only", "--diff-filter=D")
+
+
+def unstaged_changes(root: Path) -> list[Path]:
+    """Tracked files whose working copy differs from the index: what the hook would check
+    instead of what is committed."""
+    return _git_names(root, "diff", "--name-only")
+
+
+def commit_check_runs(root: Path) -> list[CheckRun]:
+    """The plain git hook: the checks on what this commit stages.
+
+    The checks read files on disk, so a manifest or .dvc file whose working copy differs from
+    the index would be judged in place of what is committed: that blocks the commit with a
+    clear message (the pre-commit framework stashes such changes itself). A deleted manifest
+    can break the manifests that reference it, so a deletion validates the whole tree.
+    """
+    root = root.resolve()
+    staged = staged_files(root)
+    relevant = [
+        p for p in unstaged_changes(root) if _is_manifest_path(root, p) or p.suffix == ".dvc"
+    ]
+    if relevant:
+        names = ", ".join(str(p.relative_to(root)) for p in relevant[:5])
+        return [
+            CheckRun(
+                "keel-hooks",
+                (
+                    f"unstaged changes in {names}: the hook checks the files on disk; stage them, "
+                    "or stash them with `git stash --keep-index`",
+                ),
+                False,
+            )
+        ]
+    deleted = [p for p in staged_deletions(root) if _is_manifest_path(root, p)]
+    if deleted and (root / MANIFEST_DIR).is_dir():
+        tree = (root / MANIFEST_DIR).rglob("*")
+        staged = [*staged, *(p for p in tree if p.suffix in MANIFEST_SUFFIXES)]
+    return run_checks(root, sorted(set(staged)))
 
 
 @dataclass(frozen=True)
@@ -116,13 +172,13 @@ def run_checks(root: Path, files: Sequence[Path]) -> list[CheckRun]:
     return runs
 
 
-def _is_manifest(root: Path, path: Path) -> bool:
+def _is_manifest_path(root: Path, path: Path) -> bool:
     absolute = Path(os.path.abspath(path))
-    return (
-        absolute.suffix in MANIFEST_SUFFIXES
-        and absolute.is_relative_to(root / MANIFEST_DIR)
-        and absolute.is_file()
-    )
+    return absolute.suffix in MANIFEST_SUFFIXES and absolute.is_relative_to(root / MANIFEST_DIR)
+
+
+def _is_manifest(root: Path, path: Path) -> bool:
+    return _is_manifest_path(root, path) and path.is_file()
 
 
 def _is_schema_source(root: Path, path: Path) -> bool:

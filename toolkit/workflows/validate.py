@@ -65,7 +65,10 @@ def validate(
     chosen_manifests = sum(
         1 for e in graph.entries.values() if _absolute(e.document.path) in chosen
     )
-    return ValidationResult(tuple(sorted(set(findings))), len(selected), chosen_manifests)
+    files = len({_absolute(e.document.path) for e in graph.entries.values()} & chosen)
+    return ValidationResult(
+        tuple(sorted(set(findings))), max(files, len(selected)), chosen_manifests
+    )
 
 
 def _neighbour_files(graph: Graph, chosen: set[Path]) -> set[Path]:

@@ -43,6 +43,8 @@ class Verification:
     bytes_hashed: int
     problems: tuple[Problem, ...]
     extra: tuple[str, ...]
+    not_present: int = 0
+    """Files skipped because they are not pulled here (only with `skip_missing`)."""
 
     @property
     def ok(self) -> bool:
@@ -94,6 +96,7 @@ def verify(
         else:
             plan = cached_plan(root, refs, cache) if use_cache else build(root, refs)
         problems, present = _locate(root, plan.files)
+        absent = sum(1 for p in problems if p.message == MISSING)
         if skip_missing:  # hook mode: a file not pulled here has nothing to contradict
             problems = [p for p in problems if p.message != MISSING]
         requests = [
@@ -106,11 +109,12 @@ def verify(
         tensor = fingerprint.tensor_digest or f"none ({fingerprint.tensor_error})"
         problems.extend(_compare(file, fingerprint.sha256, fingerprint.size, tensor))
     return Verification(
-        checked=len(plan.files),
+        checked=len(plan.files) - (absent if skip_missing else 0),
         cache_hits=sum(1 for f in measured if f.cached),
         bytes_hashed=sum(f.size for f in measured if not f.cached),
         problems=tuple(problems),
         extra=tuple(_extra(root, plan)),
+        not_present=absent if skip_missing else 0,
     )
 
 
