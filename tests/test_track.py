@@ -172,3 +172,19 @@ def test_a_flipped_byte_in_the_remote_fails_pull(repo: Path, tmp_path: Path) -> 
         f"found {found} in the DVC remote (not pulled; the remote copy is left for inspection)"
     ]
     assert stored.read_bytes() == bytes(data), "the evidence stays in the remote"
+
+
+def test_pull_from_a_local_remote_that_is_not_there_says_so(repo: Path, tmp_path: Path) -> None:
+    import git
+
+    from toolkit.errors import DvcError
+
+    track(repo, [repo / MODEL_DIR / "model.safetensors"], "Model/base")
+    git.Repo(repo).git.add(A=True)
+    git.Repo(repo).index.commit("pin, never pushed")
+    clone = tmp_path / "clone"
+    git.Repo.clone_from(repo, clone)
+    remote = Path((repo / ".dvc/config").read_text().split("url = ")[1].strip())
+    shutil.rmtree(remote)
+    with pytest.raises(DvcError, match="does not exist on this machine"):
+        pull(clone, ["Model/base"])

@@ -149,6 +149,11 @@ def remote_sha256s(root: Path, md5s: list[str], remote: str | None = None) -> di
         odb = repo.cloud.get_remote_odb(remote, "pull")
         if odb.fs.protocol not in ("local", "file"):
             return {}
+        if not odb.fs.exists(odb.path):
+            raise DvcError(
+                f"the DVC remote directory {odb.path} does not exist on this machine; a local "
+                "remote serves one machine: add a shared one (docs/artifacts.md, Remotes)"
+            )
         found: dict[str, str | None] = {}
         for md5 in md5s:
             path = odb.oid_to_path(md5)

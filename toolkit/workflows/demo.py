@@ -48,7 +48,7 @@ def demo(directory: Path, remote: str | None = None) -> DemoResult:
         shutil.copyfile(path, target)
         result.copied.append(relative.as_posix())
     result.validation = validate(directory)
-    if result.copied:
+    if result.copied and result.validation.ok:  # never commit an example that does not validate
         result.commit = git.commit_all(
             directory, "keel demo: the example semantic-search deployment"
         )
