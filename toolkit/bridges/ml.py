@@ -1,0 +1,168 @@
+"""Bridge to the ML stack: load a local encoder, embed texts, fingerprint the environment.
+
+torch, transformers and friends are imported only inside the functions here, so nothing but
+`keel evaluate` and `keel reproduce` pays for them; when one is missing the error names the
+pip extra. Models and tokenizers are read only from local directories (never a hub id, the hub
+is switched offline before transformers is imported) and only from safetensors weights: a
+directory that holds nothing but pickle weights is refused before anything is unpickled.
+
+Embeddings follow sentence-transformers: tokenize each batch (padding to the longest text in
+the batch, truncation), run the model, mean-pool the last hidden state over the attention
+mask, L2-normalise. Batches are consecutive slices of the input, so the same input list gives
+the same batches and, on one machine, the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolkit.errors import MissingExtraError, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import ModuleType
+
+    import torch
+
+SAFETENSORS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_WEIGHTS = (
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+    "tf_model.h5",
+    "model.ckpt.index",
+    "flax_model.msgpack",
+)
+FINGERPRINT_PACKAGES = ("torch", "transformers", "peft", "torchao", "tokenizers", "safetensors")
+
+
+def _require(module: str) -> ModuleType:
+    """Import `module`, or raise MissingExtraError naming it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(module) from None
+
+
+def _torch() -> Any:
+    return _require("torch")
+
+
+def _transformers() -> Any:
+    """transformers, imported with the hub switched off (unless the caller decided otherwise)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    _torch()
+    return _require("transformers")
+
+
+def _local_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise UsageError(f"{path}: not a directory; the {what} must be a local directory")
+    return path.resolve()
+
+
+def _check_safetensors_weights(model_dir: Path) -> None:
+    """Refuse a model directory without safetensors weights, before anything is loaded."""
+    if any((model_dir / name).is_file() for name in SAFETENSORS_WEIGHTS):
+        return
+    pickles = sorted(name for name in PICKLE_WEIGHTS if (model_dir / name).exists())
+    if pickles:
+        raise UsageError(
+            f"{model_dir}: only pickle weights ({', '.join(pickles)}); keel loads safetensors "
+            "only: convert the weights to model.safetensors"
+        )
+    raise UsageError(f"{model_dir}: no model.safetensors; keel loads safetensors weights only")
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A tokenizer and a model in eval mode, fp32, on CPU."""
+
+    tokenizer: Any
+    model: Any
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int = 16, max_length: int = 256
+    ) -> torch.Tensor:
+        """Unit-norm float32 embeddings of `texts`, one row per text, in input order.
+
+        Batches are consecutive slices of `batch_size` texts; each is padded to its longest
+        text, truncated to `max_length` tokens, mean-pooled over the attention mask.
+        """
+        torch = _torch()
+        if batch_size < 1:
+            raise UsageError(f"batch size must be at least 1, not {batch_size}")
+        items = list(texts)
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(items), batch_size):
+                parts.append(self._embed_batch(items[start : start + batch_size], max_length))
+        if not parts:
+            width = int(self.model.config.hidden_size)
+            return torch.empty((0, width), dtype=torch.float32)
+        return torch.cat(parts).contiguous()
+
+    def _embed_batch(self, texts: list[str], max_length: int) -> torch.Tensor:
+        torch = _torch()
+        encoded = self.tokenizer(
+            texts, padding="longest", truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        hidden = self.model(**encoded).last_hidden_state
+        mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1).float()
+
+
+def load_encoder(model_dir: Path, tokenizer_dir: Path | None = None) -> Encoder:
+    """The encoder in `model_dir` (safetensors weights) with the tokenizer in `tokenizer_dir`
+    (default: `model_dir`); both local directories, nothing is downloaded."""
+    model_path = _local_dir(Path(model_dir), "model")
+    tokenizer_path = _local_dir(Path(tokenizer_dir or model_dir), "tokenizer")
+    _check_safetensors_weights(model_path)
+    torch = _torch()
+    transformers = _transformers()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        str(tokenizer_path), local_files_only=True
+    )
+    model = transformers.AutoModel.from_pretrained(
+        str(model_path), local_files_only=True, use_safetensors=True, dtype=torch.float32
+    )
+    return Encoder(tokenizer=tokenizer, model=model.eval())
+
+
+def outputs_digest(embeddings: torch.Tensor | Sequence[Sequence[float]]) -> str:
+    """ "sha256:<hex>" of the float32 little-endian bytes of the rows, concatenated in order."""
+    digest = hashlib.sha256()
+    if hasattr(embeddings, "detach"):
+        array = embeddings.detach().cpu().float().contiguous().numpy().astype("<f4", copy=False)
+        digest.update(array.tobytes())
+    else:
+        for row in embeddings:
+            values = list(row)
+            digest.update(struct.pack(f"<{len(values)}f", *values))
+    return "sha256:" + digest.hexdigest()
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def environment_fingerprint() -> dict[str, str]:
+    """Library versions and the CPU facts that decide whether outputs are bit-identical."""
+    torch = _torch()
+    fingerprint = {package: _version(package) for package in FINGERPRINT_PACKAGES}
+    fingerprint["torch"] = str(torch.__version__)
+    fingerprint["cpuCapability"] = str(torch.backends.cpu.get_cpu_capability())
+    fingerprint["quantizedEngine"] = str(torch.backends.quantized.engine)
+    fingerprint["torchThreads"] = str(torch.get_num_threads())
+    return fingerprint
