@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from toolkit import __version__
 from toolkit.fsutil import write_atomic
 from toolkit.loading import Document, LoadResult, Problem, load_file
+from toolkit.statcache import open_db
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,18 +55,8 @@ class DocumentCache:
     def __init__(self, root: Path) -> None:
         directory = root / CACHE_DIR
         directory.mkdir(exist_ok=True)
-        path = directory / _FILE
-        try:
-            self._db = sqlite3.connect(path)
-            self._db.executescript(_SCHEMA)
-            self._rows = dict(
-                self._db.execute("SELECT path, stat || '\n' || payload FROM documents")
-            )
-        except sqlite3.DatabaseError:
-            path.unlink(missing_ok=True)
-            self._db = sqlite3.connect(path)
-            self._db.executescript(_SCHEMA)
-            self._rows = {}
+        self._db = open_db(directory / _FILE, _SCHEMA)
+        self._rows = dict(self._db.execute("SELECT path, stat || '\n' || payload FROM documents"))
         self._pending: list[tuple[str, str, str]] = []
 
     def load(self, path: Path) -> LoadResult:

@@ -52,6 +52,20 @@ class StatCache(Protocol):
     def put_plan(self, refs: str, stamp: str, plan: str) -> None: ...
 
 
+def open_db(path: Path, schema: str) -> sqlite3.Connection:
+    """Open a cache database with its schema; a damaged file is deleted and started afresh
+    (a cache may always be thrown away)."""
+    try:
+        db = sqlite3.connect(path, check_same_thread=False)
+        db.executescript(schema)
+        return db
+    except sqlite3.DatabaseError:
+        path.unlink(missing_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False)
+        db.executescript(schema)
+        return db
+
+
 class NoCache:
     """`--no-cache`: every file is hashed again."""
 
@@ -76,20 +90,8 @@ class SqliteStatCache:
         directory = root / CACHE_DIR
         directory.mkdir(exist_ok=True)
         self._root = root
-        self._db = self._open(directory / CACHE_FILE)
+        self._db = open_db(directory / CACHE_FILE, _SCHEMA)
         self._pending: list[tuple[object, ...]] = []
-
-    @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(path, check_same_thread=False)
-            db.executescript(_SCHEMA)
-            return db
-        except sqlite3.DatabaseError:
-            path.unlink(missing_ok=True)  # a cache may always be thrown away
-            db = sqlite3.connect(path, check_same_thread=False)
-            db.executescript(_SCHEMA)
-            return db
 
     def _key(self, path: Path) -> str:
         return str(path.resolve())

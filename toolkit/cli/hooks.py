@@ -6,14 +6,8 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.options import root_option
 from toolkit.errors import EXIT_CHECK_FAILED
-
-_ROOT = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Repository root (default: found from the working directory).",
-)
 
 
 @click.group()
@@ -23,7 +17,7 @@ def hooks() -> None:
 
 @hooks.command()
 @click.option("--force", is_flag=True, help="Replace a pre-commit hook keel did not write.")
-@_ROOT
+@root_option
 def install(force: bool, root: Path | None) -> None:
     """Install keel's pre-commit hook into .git/hooks (a foreign hook is kept unless --force)."""
     from toolkit.layout import find_root
@@ -37,7 +31,7 @@ def install(force: bool, root: Path | None) -> None:
 
 @hooks.command()
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@_ROOT
+@root_option
 def run(files: tuple[Path, ...], root: Path | None) -> None:
     """Run the hooks on FILES (default: what the index stages). Exit 1 when one fails."""
     from toolkit.layout import find_root

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+from toolkit.cli.options import root_option
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 KIND_NAMES = (
     "Requirements",
@@ -24,12 +29,7 @@ KIND_NAMES = (
 @click.command()
 @click.argument("kind", type=click.Choice(KIND_NAMES, case_sensitive=False))
 @click.argument("name")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Repository root (default: found from the working directory).",
-)
+@root_option
 def new(kind: str, name: str, root: Path | None) -> None:
     """Write a commented template for a KIND manifest called NAME under manifests/.
 

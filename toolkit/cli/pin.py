@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.options import root_option
+
 
 @click.command()
 @click.argument("source")
@@ -55,12 +57,7 @@ import click
     help="Also check the sha256 values against the hub's record (network; no download).",
 )
 @click.option("--no-cache", is_flag=True, help="Hash every copy again, ignoring the stat cache.")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Repository root (default: found from the working directory).",
-)
+@root_option
 def pin(
     source: str,
     name: str,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.options import root_option
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -17,12 +19,7 @@ import click
     help="The Model, Tokenizer, Adapter or Dataset manifest that pins these files.",
 )
 @click.option("--no-cache", is_flag=True, help="Hash every file again, ignoring the stat cache.")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Repository root (default: found from the working directory).",
-)
+@root_option
 def track(paths: tuple[Path, ...], into: str, no_cache: bool, root: Path | None) -> None:
     """Put files under DVC and record their path, size, sha256 and md5 in a manifest.
 

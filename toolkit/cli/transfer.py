@@ -6,21 +6,16 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.options import root_option
 from toolkit.errors import EXIT_CHECK_FAILED
 
-_ROOT = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Repository root (default: found from the working directory).",
-)
 _REMOTE = click.option("--remote", "-r", default=None, help="DVC remote (default: DVC's default).")
 
 
 @click.command()
 @click.argument("refs", nargs=-1)
 @_REMOTE
-@_ROOT
+@root_option
 def push(refs: tuple[str, ...], remote: str | None, root: Path | None) -> None:
     """Push through DVC the artifacts REFS need (default: every artifact).
 
@@ -37,7 +32,7 @@ def push(refs: tuple[str, ...], remote: str | None, root: Path | None) -> None:
 @click.argument("refs", nargs=-1)
 @_REMOTE
 @click.option("--no-cache", is_flag=True, help="Verify by hashing every file again.")
-@_ROOT
+@root_option
 def pull(refs: tuple[str, ...], remote: str | None, no_cache: bool, root: Path | None) -> None:
     """Pull through DVC the artifacts REFS need (default: every artifact), then verify them.
 

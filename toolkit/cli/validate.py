@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.options import root_option
 from toolkit.errors import EXIT_CHECK_FAILED
 
 
@@ -27,12 +28,7 @@ from toolkit.errors import EXIT_CHECK_FAILED
 @click.option(
     "--checksums", is_flag=True, help="Also recompute each pinned file's sha256 (as keel verify)."
 )
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Repository root (default: found from the working directory).",
-)
+@root_option
 def validate(
     paths: tuple[Path, ...],
     output_format: str,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.options import root_option
 from toolkit.errors import EXIT_CHECK_FAILED
 
 
@@ -18,12 +19,7 @@ from toolkit.errors import EXIT_CHECK_FAILED
     is_flag=True,
     help="Files not pulled here are not problems (the hook mode: nothing to contradict).",
 )
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Repository root (default: found from the working directory).",
-)
+@root_option
 def verify(
     targets: tuple[str, ...], no_cache: bool, strict: bool, skip_missing: bool, root: Path | None
 ) -> None:
