@@ -108,6 +108,7 @@ def evaluation(
     description: str,
     baseline: str | None,
     tolerance: dict[str, float],
+    merge_adapter: bool = False,
 ) -> dict[str, Any]:
     measured = m["evaluations"][key]
     dataset = measured["dataset"]
@@ -130,9 +131,23 @@ def evaluation(
             "environment": environment(m),
             "outputs": {"digest": measured["outputsDigest"]},
             "tolerance": tolerance,
+            "protocol": protocol(m, dataset, merge_adapter),
         }
     )
     return manifest("Evaluation", name, description, spec)
+
+
+def protocol(m: dict[str, Any], dataset: str, merge_adapter: bool) -> dict[str, Any]:
+    measured = m["evaluationProtocol"]
+    result: dict[str, Any] = {
+        "task": "retrieval" if dataset == "search-canary" else "embedding",
+        "batchSize": measured["batchSize"],
+        "maxLength": measured["maxLength"],
+        "padding": "longest",
+    }
+    if merge_adapter:
+        result["mergeAdapter"] = True
+    return result
 
 
 def files(entries: list[dict[str, Any]], keep: Any = lambda path: True) -> list[dict[str, Any]]:
@@ -366,6 +381,15 @@ def build(m: dict[str, Any]) -> list[dict[str, Any]]:
                 "dropout": hyper["lora_dropout"],
                 "seed": hyper["seed"],
                 "loss": f"{hyper['loss']}, temperature {hyper['temperature']}",
+                "hyperparameters": {
+                    "temperature": hyper["temperature"],
+                    "maxLength": hyper["max_length"],
+                    "adamBetas": list(hyper["adam_betas"]),
+                    "adamEps": hyper["adam_eps"],
+                    "rank": hyper["lora_r"],
+                    "alpha": hyper["lora_alpha"],
+                    "targetModules": list(hyper["target_modules"]),
+                },
                 "hardware": {
                     "accelerator": "cpu",
                     "cpu": training["hardware"]["cpuModel"],
@@ -497,6 +521,7 @@ def build(m: dict[str, Any]) -> list[dict[str, Any]]:
             "The adapter merged into the base (merge_and_unload), fp32: the input to quantization.",
             "minilm-fp32-canary",
             fp32_tolerance,
+            merge_adapter=True,
         ),
         evaluation(
             m,

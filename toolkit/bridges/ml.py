@@ -59,7 +59,9 @@ def _transformers() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     _torch()
-    return _require("transformers")
+    transformers = _require("transformers")
+    transformers.utils.logging.disable_progress_bar()
+    return transformers
 
 
 def _local_dir(path: Path, what: str) -> Path:
@@ -110,31 +112,47 @@ class Encoder:
         return torch.cat(parts).contiguous()
 
     def _embed_batch(self, texts: list[str], max_length: int) -> torch.Tensor:
-        torch = _torch()
-        encoded = self.tokenizer(
-            texts, padding="longest", truncation=True, max_length=max_length, return_tensors="pt"
-        )
-        hidden = self.model(**encoded).last_hidden_state
-        mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, p=2, dim=1).float()
+        return encode_batch(self.model, self.tokenizer, texts, max_length).float()
+
+
+def encode_batch(model: Any, tokenizer: Any, texts: list[str], max_length: int = 256) -> Any:
+    """Mean-pooled, L2-normalised embeddings of one batch (keeps the autograd graph, so
+    training uses it too): padded to the longest text, truncated to `max_length` tokens."""
+    torch = _torch()
+    encoded = tokenizer(
+        texts, padding="longest", truncation=True, max_length=max_length, return_tensors="pt"
+    )
+    hidden = model(**encoded).last_hidden_state
+    mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
+def load_tokenizer(tokenizer_dir: Path) -> Any:
+    """The tokenizer in a local directory (nothing is downloaded)."""
+    path = _local_dir(Path(tokenizer_dir), "tokenizer")
+    transformers = _transformers()
+    return transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+def load_model(model_dir: Path) -> Any:
+    """The fp32 base model in a local directory, from safetensors weights only, in eval mode."""
+    path = _local_dir(Path(model_dir), "model")
+    _check_safetensors_weights(path)
+    torch = _torch()
+    transformers = _transformers()
+    model = transformers.AutoModel.from_pretrained(
+        str(path), local_files_only=True, use_safetensors=True, dtype=torch.float32
+    )
+    return model.eval()
 
 
 def load_encoder(model_dir: Path, tokenizer_dir: Path | None = None) -> Encoder:
     """The encoder in `model_dir` (safetensors weights) with the tokenizer in `tokenizer_dir`
     (default: `model_dir`); both local directories, nothing is downloaded."""
-    model_path = _local_dir(Path(model_dir), "model")
-    tokenizer_path = _local_dir(Path(tokenizer_dir or model_dir), "tokenizer")
-    _check_safetensors_weights(model_path)
-    torch = _torch()
-    transformers = _transformers()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(
-        str(tokenizer_path), local_files_only=True
-    )
-    model = transformers.AutoModel.from_pretrained(
-        str(model_path), local_files_only=True, use_safetensors=True, dtype=torch.float32
-    )
-    return Encoder(tokenizer=tokenizer, model=model.eval())
+    _check_safetensors_weights(_local_dir(Path(model_dir), "model"))
+    tokenizer = load_tokenizer(Path(tokenizer_dir or model_dir))
+    return Encoder(tokenizer=tokenizer, model=load_model(Path(model_dir)))
 
 
 def outputs_digest(embeddings: torch.Tensor | Sequence[Sequence[float]]) -> str:

@@ -57,6 +57,30 @@ class Tolerance(Strict):
     min_cosine: float | None = Field(default=None, ge=-1, le=1)
 
 
+class Protocol(Strict):
+    """How the subject was run, so that a re-run feeds it exactly the same batches."""
+
+    task: Literal["retrieval", "embedding", "classification", "generation"] = Field(
+        description="retrieval: rows {id, query, passage}; embedding: {id, text}; "
+        "classification: {id, text, label}; generation: {id, prompt, reference}."
+    )
+    batch_size: PositiveInt = Field(
+        default=16, description="Consecutive rows per forward pass, in dataset order."
+    )
+    max_length: PositiveInt = Field(default=256, description="Truncation length in tokens.")
+    padding: Literal["longest"] = Field(
+        default="longest", description="Each batch is padded to its longest row."
+    )
+    merge_adapter: bool = Field(
+        default=False,
+        description="An Adapter subject is merged into the base weights (merge_and_unload) "
+        "instead of applied as separate LoRA layers.",
+    )
+    max_new_tokens: PositiveInt = Field(
+        default=32, description="generation only: greedy decoding up to this many tokens."
+    )
+
+
 class Cost(Strict):
     per_1k_requests: float = Field(ge=0)
     currency: str = "USD"
@@ -88,6 +112,10 @@ class EvaluationSpec(Strict):
     )
     outputs: Outputs
     tolerance: Tolerance | None = None
+    protocol: Protocol | None = Field(
+        default=None,
+        description="How the subject was run; `keel evaluate` and `keel reproduce` need it.",
+    )
 
     @model_validator(mode="after")
     def _unique_metric_names(self) -> EvaluationSpec:

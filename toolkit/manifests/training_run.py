@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -50,6 +50,10 @@ class TrainingRunSpec(Strict):
     seed: int
     loss: str | None = Field(
         default=None, description="Training objective, e.g. in-batch contrastive."
+    )
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Method-specific values not covered above, e.g. temperature, maxLength.",
     )
     hardware: TrainingHardware
     datasets: list[DatasetRef] = Field(min_length=1)

@@ -1,0 +1,584 @@
+"""Serve a Deployment's API contract over HTTP on localhost, and send traffic through it.
+
+`keel reproduce --serve` proves more than "the model embeds": it proves that the contract a
+caller relies on holds, status codes included. The model is a plain callable, so this module
+imports nothing heavy and its tests need no model. Standard library only, plus jsonschema.
+
+Every answer is either a body that passed the output schema or an error the contract names,
+``{"error": {"code": ..., "message": ...}}``. A body that breaks the output schema is our bug
+and goes out as a 500 ``invalid_output``, never as a 200.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, SchemaError
+from jsonschema.exceptions import best_match
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+    from types import TracebackType
+
+    from jsonschema.protocols import Validator
+
+    from toolkit.manifests.deployment import Deployment
+
+__all__ = [
+    "DEFAULT_STATUS",
+    "EMBED_PATHS",
+    "Contract",
+    "ContractServer",
+    "Embed",
+    "Exchange",
+    "TrafficResult",
+    "fetch",
+    "send_requests",
+]
+
+Embed = Callable[[list[str]], list[list[float]]]
+"""The model as the server sees it: texts in, one vector per text out, in the same order."""
+
+EMBED_PATHS = ("/", "/v1/embed")
+DEFAULT_STATUS = {
+    "invalid_input": 400,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "batch_too_large": 413,
+    "payload_too_large": 413,
+    "rate_limited": 429,
+    "invalid_output": 500,
+    "model_unavailable": 503,
+}
+"""The status of each error the server gives, where the contract does not list the code."""
+
+MAX_BODY_BYTES = 1024 * 1024
+LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+_JSON = "application/json"
+_PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+_PERCENTILES = (50, 95, 99)
+
+
+# --- the contract -----------------------------------------------------------------------------
+
+
+def _array_of_strings(schema: Mapping[str, Any]) -> list[str]:
+    """Names of the top-level properties of `schema` that are arrays of strings."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return []
+    return [
+        name
+        for name, prop in properties.items()
+        if isinstance(prop, dict)
+        and prop.get("type") == "array"
+        and isinstance(prop.get("items"), dict)
+        and prop["items"].get("type") == "string"
+    ]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What the server needs from a Deployment, checked once here so the server can trust it.
+
+    ``texts_field`` is derived, not given: the one property of the input schema that is an
+    array of strings holds the texts to embed.
+    """
+
+    name: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    errors: dict[str, int]
+    max_batch_size: int
+    requests_per_minute: int
+    texts_field: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        schemas = (("inputSchema", self.input_schema), ("outputSchema", self.output_schema))
+        for key, schema in schemas:
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as error:
+                raise ValueError(
+                    f"{self.name}: spec.api.{key} is not a valid JSON Schema: {error.message}"
+                ) from None
+        fields = _array_of_strings(self.input_schema)
+        if len(fields) != 1:
+            found = ", ".join(repr(name) for name in fields) or "none"
+            raise ValueError(
+                f"{self.name}: spec.api.inputSchema needs exactly one property that is an array "
+                f"of strings, for the texts to embed; found {found}"
+            )
+        object.__setattr__(self, "texts_field", fields[0])
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> Contract:
+        api = deployment.spec.api
+        return cls(
+            name=deployment.metadata.name,
+            input_schema=api.input_schema,
+            output_schema=api.output_schema,
+            errors={error.code: error.status for error in api.errors},
+            max_batch_size=deployment.spec.serving.max_batch_size,
+            requests_per_minute=api.rate_limit.requests_per_minute,
+        )
+
+    def status(self, code: str) -> int:
+        """The contract's status for an error code, else the server's default."""
+        return self.errors.get(code, DEFAULT_STATUS[code])
+
+
+def _first_problem(validator: Validator, instance: object) -> str | None:
+    """The first schema violation, as `$.json.path: message`.
+
+    The first, in schema and document order, reads most naturally (`$.texts[0]` before
+    `$.texts[1]`); `best_match` then looks inside an anyOf or oneOf for the specific cause.
+    """
+    try:
+        error = next(iter(validator.iter_errors(instance)), None)
+        error = None if error is None else best_match([error])
+    except RecursionError:
+        return "$: nested too deeply to check"
+    return None if error is None else f"{error.json_path}: {error.message}"
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+class _TokenBucket:
+    """`per_minute` requests a minute, in bursts of up to a minute's worth.
+
+    A full minute of burst lets a canary run at full speed as long as it stays within what a
+    client keeping to the limit could send in a minute.
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
+        self._capacity = float(per_minute)
+        self._per_second = per_minute / 60
+        self._tokens = self._capacity
+        self._clock = clock
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take a token and return 0.0, or return the seconds until one is free."""
+        with self._lock:
+            now = self._clock()
+            refill = (now - self._last) * self._per_second
+            self._tokens = min(self._capacity, self._tokens + refill)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / self._per_second
+
+
+class _Metrics:
+    """Counters and a latency histogram of the embedding endpoint, in Prometheus text format."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._statuses: dict[int, int] = {}
+        self._errors: dict[str, int] = {}
+        self._buckets = [0] * len(LATENCY_BUCKETS_MS)
+        self._sum_ms = 0.0
+        self._count = 0
+
+    def record(self, status: int, code: str | None, latency_ms: float) -> None:
+        with self._lock:
+            self._statuses[status] = self._statuses.get(status, 0) + 1
+            if code is not None:
+                self._errors[code] = self._errors.get(code, 0) + 1
+            for index, bound in enumerate(LATENCY_BUCKETS_MS):
+                if latency_ms <= bound:
+                    self._buckets[index] += 1
+            self._sum_ms += latency_ms
+            self._count += 1
+
+    def render(self) -> str:
+        with self._lock:
+            return "".join(self._lines())
+
+    def _lines(self) -> Iterator[str]:
+        yield "# HELP keel_requests_total Embedding requests answered, by HTTP status.\n"
+        yield "# TYPE keel_requests_total counter\n"
+        for status, count in sorted(self._statuses.items()):
+            yield f'keel_requests_total{{status="{status}"}} {count}\n'
+        yield "# HELP keel_errors_total Embedding requests refused, by error code.\n"
+        yield "# TYPE keel_errors_total counter\n"
+        for code, count in sorted(self._errors.items()):
+            yield f'keel_errors_total{{code="{code}"}} {count}\n'
+        yield "# HELP keel_request_latency_ms Time to answer an embedding request.\n"
+        yield "# TYPE keel_request_latency_ms histogram\n"
+        for bound, count in zip(LATENCY_BUCKETS_MS, self._buckets, strict=True):
+            yield f'keel_request_latency_ms_bucket{{le="{bound}"}} {count}\n'
+        yield f'keel_request_latency_ms_bucket{{le="+Inf"}} {self._count}\n'
+        yield f"keel_request_latency_ms_sum {self._sum_ms!r}\n"
+        yield f"keel_request_latency_ms_count {self._count}\n"
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = _JSON
+    headers: tuple[tuple[str, str], ...] = ()
+    code: str | None = None
+    """The error code, if this is an error."""
+
+
+def _json_reply(status: int, payload: object) -> _Reply:
+    return _Reply(status, json.dumps(payload).encode())
+
+
+class _App:
+    """What the server answers, apart from the HTTP plumbing; one per server."""
+
+    def __init__(
+        self, contract: Contract, embed: Embed | None, clock: Callable[[], float], max_body: int
+    ) -> None:
+        self.contract = contract
+        self.embed = embed
+        self.max_body = max_body
+        self.metrics = _Metrics()
+        self._input = Draft202012Validator(contract.input_schema)
+        self._output = Draft202012Validator(contract.output_schema)
+        self._bucket = _TokenBucket(contract.requests_per_minute, clock)
+
+    def error(self, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        return _Reply(self.contract.status(code), body, headers=headers, code=code)
+
+    def get(self, path: str) -> _Reply:
+        if path == "/healthz":
+            ready = self.embed is not None
+            return _json_reply(200 if ready else 503, {"status": "ok" if ready else "unavailable"})
+        if path == "/metrics":
+            return _Reply(200, self.metrics.render().encode(), _PROMETHEUS)
+        if path in EMBED_PATHS:
+            allow = (("Allow", "POST"),)
+            return self.error("method_not_allowed", f"{path} takes POST", allow)
+        return self.error("not_found", f"no such path: {path}")
+
+    def post(self, path: str, raw: bytes | None) -> _Reply:
+        """Answer a POST whose body was read; `raw` is None when the body was over the cap."""
+        if path not in EMBED_PATHS:
+            return self.error("not_found", f"no such path: {path}; POST to {EMBED_PATHS[-1]}")
+        wait = self._bucket.take()
+        if wait:
+            limit = self.contract.requests_per_minute
+            retry = (("Retry-After", str(math.ceil(wait))),)
+            return self.error("rate_limited", f"over {limit} requests a minute", retry)
+        if raw is None:
+            return self.error("payload_too_large", f"the body is over {self.max_body} bytes")
+        return self._embed_request(raw)
+
+    def _embed_request(self, raw: bytes) -> _Reply:
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError) as error:
+            return self.error("invalid_input", f"the body is not JSON: {error}")
+        field_name = self.contract.texts_field
+        texts = body.get(field_name) if isinstance(body, dict) else None
+        limit = self.contract.max_batch_size
+        if isinstance(texts, list) and len(texts) > limit:
+            message = f"{len(texts)} texts in one request; the limit is {limit}"
+            return self.error("batch_too_large", message)
+        problem = _first_problem(self._input, body)
+        if problem is not None:
+            return self.error("invalid_input", problem)
+        if not isinstance(texts, list):
+            return self.error("invalid_input", f"$: expected '{field_name}', the texts to embed")
+        if self.embed is None:
+            return self.error("model_unavailable", "no model is loaded")
+        try:
+            vectors = self.embed(texts)
+        except Exception as error:  # whatever the model raises, the model is what is unavailable
+            return self.error("model_unavailable", f"the model failed: {error!r}")
+        return self._success(vectors, len(texts))
+
+    def _success(self, vectors: list[list[float]], expected: int) -> _Reply:
+        payload = {"embeddings": vectors, "model": self.contract.name}
+        problem = _first_problem(self._output, payload)
+        if problem is not None:
+            return self.error("invalid_output", f"the response breaks outputSchema: {problem}")
+        if len(vectors) != expected:
+            message = f"the model gave {len(vectors)} embeddings for {expected} texts"
+            return self.error("invalid_output", message)
+        try:
+            body = json.dumps(payload, allow_nan=False).encode()
+        except (TypeError, ValueError) as error:
+            return self.error("invalid_output", f"the response is not JSON: {error}")
+        return _Reply(200, body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "keel"
+    sys_version = ""
+    timeout = 10.0  # a stalled client cannot hold up shutdown for longer than this
+
+    def __init__(self, *args: Any, app: _App, **kwargs: Any) -> None:
+        self.app = app  # set first: the base class answers the request inside __init__
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        self._send(self.app.get(urlsplit(self.path).path))
+
+    def do_POST(self) -> None:
+        start = time.perf_counter()
+        path = urlsplit(self.path).path
+        reply = self.app.post(path, self._read_body())
+        if path in EMBED_PATHS:
+            # Recorded before sending, so a client that has its answer also sees it counted.
+            latency_ms = (time.perf_counter() - start) * 1000
+            self.app.metrics.record(reply.status, reply.code, latency_ms)
+        self._send(reply)
+
+    def _read_body(self) -> bytes | None:
+        """The body, or None when it is over the cap; then it is read and dropped.
+
+        Closing a socket with unread bytes resets the connection, and the client would lose
+        the 413 it is owed; dropping in chunks keeps memory bounded all the same.
+        """
+        try:
+            length = max(int(self.headers.get("Content-Length", 0)), 0)
+        except ValueError:
+            length = 0
+        if length <= self.app.max_body:
+            return self.rfile.read(length)
+        while length > 0:
+            chunk = self.rfile.read(min(length, 64 * 1024))
+            if not chunk:
+                break
+            length -= len(chunk)
+        return None
+
+    def _send(self, reply: _Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Say nothing: the caller reports traffic from what the client saw and /metrics."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # so server_close() joins every request thread
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay silent (the client sees a dropped connection); KEEL_DEBUG=1 prints the trace."""
+        if os.environ.get("KEEL_DEBUG"):
+            super().handle_error(request, client_address)
+
+
+class ContractServer:
+    """Serves `contract` on a free local port for the length of a ``with`` block.
+
+    ``embed=None`` serves the contract with no model: /healthz says unavailable, and every
+    well-formed request gets ``model_unavailable``. `clock` drives the rate limit.
+    """
+
+    def __init__(
+        self,
+        contract: Contract,
+        embed: Embed | None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._app = _App(contract, embed, clock, max_body_bytes)
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the server is not running: use it in a `with` block")
+        host, port = self._server.socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> ContractServer:
+        if self._server is not None:
+            raise RuntimeError("the server is already running")
+        self._server = _Server(self._address, partial(_Handler, app=self._app))
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long shutdown() may wait for the loop
+            name=f"keel-serve-{self._server.server_port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self._server = self._thread = None
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request sent and the answer it got; `body` is {} when the answer was not an object."""
+
+    index: int
+    status: int
+    body: dict[str, Any]
+    latency_ms: float
+
+
+@dataclass
+class TrafficResult:
+    """Every answered request, and one line for each problem met; empty `errors` means ok."""
+
+    exchanges: list[Exchange] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def latency_percentiles(self) -> dict[str, float]:
+        """p50, p95 and p99 of every answered request, in ms, interpolated like numpy's default."""
+        latencies = sorted(exchange.latency_ms for exchange in self.exchanges)
+        if not latencies:
+            raise ValueError(
+                "latency_percentiles: expected at least one answered request, got none"
+            )
+        return {f"p{q}": _percentile(latencies, q) for q in _PERCENTILES}
+
+
+def _percentile(ordered: Sequence[float], q: float) -> float:
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """An opener that ignores *_proxy variables: the server is on this machine."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _open(
+    opener: urllib.request.OpenerDirector, request: urllib.request.Request, timeout: float
+) -> tuple[int, str]:
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return int(response.status), response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, error.read().decode("utf-8", "replace")
+        finally:
+            error.close()
+
+
+def fetch(url: str, path: str, timeout: float = 10.0) -> tuple[int, str]:
+    """GET `path` from the server at `url`: the status and the body as text, whatever the status."""
+    return _open(_opener(), urllib.request.Request(url.rstrip("/") + path), timeout)
+
+
+def send_requests(
+    url: str,
+    bodies: Sequence[Mapping[str, Any]],
+    timeout: float = 30.0,
+    *,
+    contract: Contract | None = None,
+    path: str = EMBED_PATHS[-1],
+) -> TrafficResult:
+    """POST each body in turn, one at a time, and check each answer.
+
+    Any status but 200 is a problem. With `contract`, a 200 must also pass the output schema,
+    name the deployment as its model, and hold one embedding per text sent: the client checks
+    what the server claims to have checked. A request that gets no answer is a problem, not
+    an exchange.
+    """
+    opener = _opener()
+    validator = Draft202012Validator(contract.output_schema) if contract else None
+    result = TrafficResult()
+    for index, body in enumerate(bodies):
+        request = urllib.request.Request(
+            url.rstrip("/") + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": _JSON},
+            method="POST",
+        )
+        start = time.perf_counter()
+        try:
+            status, text = _open(opener, request, timeout)
+        except (OSError, http.client.HTTPException) as error:
+            reason = error.reason if isinstance(error, urllib.error.URLError) else error
+            result.errors.append(f"request {index}: no answer: {reason}")
+            continue
+        latency_ms = (time.perf_counter() - start) * 1000
+        answer = _json_object(text)
+        result.exchanges.append(Exchange(index, status, answer or {}, latency_ms))
+        problems = _problems(status, answer, body, contract, validator)
+        result.errors.extend(f"request {index}: {problem}" for problem in problems)
+    return result
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _problems(
+    status: int,
+    answer: dict[str, Any] | None,
+    sent: Mapping[str, Any],
+    contract: Contract | None,
+    validator: Validator | None,
+) -> Iterator[str]:
+    if answer is None:
+        yield f"HTTP {status}, and the body is not a JSON object"
+        return
+    if status != 200:
+        error = answer.get("error")
+        detail = (
+            error if not isinstance(error, dict) else f"{error.get('code')}: {error.get('message')}"
+        )
+        yield f"HTTP {status} {detail}"
+        return
+    if contract is None or validator is None:
+        return
+    problem = _first_problem(validator, answer)
+    if problem is not None:
+        yield f"the response breaks outputSchema: {problem}"
+    if answer.get("model") != contract.name:
+        yield f"the response names model {answer.get('model')!r}, expected {contract.name!r}"
+    texts, embeddings = sent.get(contract.texts_field), answer.get("embeddings")
+    if isinstance(texts, list) and isinstance(embeddings, list) and len(texts) != len(embeddings):
+        yield f"{len(embeddings)} embeddings for {len(texts)} texts"
