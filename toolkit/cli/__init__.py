@@ -52,6 +52,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "pull",
         "Pull the artifacts some manifests need, then verify them.",
     ),
+    "evaluate": (
+        "toolkit.cli.evaluate",
+        "evaluate",
+        "Run a subject on a Dataset and record an Evaluation with its outputs.",
+    ),
+    "reproduce": (
+        "toolkit.cli.reproduce",
+        "reproduce",
+        "Stand a deployment back up from a clean checkout and compare with the record.",
+    ),
     "track": ("toolkit.cli.track", "track", "Put files under DVC and pin them in a manifest."),
     "verify": (
         "toolkit.cli.verify",
