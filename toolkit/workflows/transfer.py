@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from toolkit.artifacts import pinned_files
+from toolkit.manifests import Deployment, Evaluation
 from toolkit.workflows.verify import Problem, Verification, load_graph, verify
 
 if TYPE_CHECKING:
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from toolkit.pinned import PinnedFile
+    from toolkit.repository import Graph
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,26 @@ def _targets(root: Path, refs: Sequence[str]) -> tuple[list[Path], list[str], li
             targets.append(file.dvc_file(root))
         else:
             untracked.append(file.relative)
+    targets += [root / f"{path}.dvc" for path in outputs_files(graph, refs)]
     return sorted(set(targets)), sorted(set(untracked)), sorted({f.ref for f in files})
+
+
+def outputs_files(graph: Graph, refs: Sequence[str]) -> list[str]:
+    """Evaluation outputs files (kept by DVC) that `refs` need: those of the named
+    Evaluations and of a named Deployment's evaluations; all of them when `refs` is empty."""
+    if refs:
+        wanted: list[str] = []
+        for ref in refs:
+            manifest = graph.get(ref)
+            if isinstance(manifest, Deployment):
+                wanted += manifest.spec.evaluations
+            elif isinstance(manifest, Evaluation):
+                wanted.append(ref)
+        evaluations = [e for e in (graph.get_as(r, Evaluation) for r in wanted) if e]
+    else:
+        evaluations = graph.of_kind(Evaluation)
+    paths = {e.spec.outputs.path for e in evaluations if e.spec.outputs.path}
+    return sorted(p for p in paths if (graph.root / f"{p}.dvc").is_file())
 
 
 def push(root: Path, refs: Sequence[str] = (), remote: str | None = None) -> Transfer:
