@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from factories import deployment_set, write_set  # noqa: E402
+from factories import deployment_set, tiny_bert, write_set  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -51,6 +51,14 @@ def make_repo(tmp_path: Path) -> Iterator[Any]:
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight two-layer BERT with its own small WordPiece tokenizer."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    return tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

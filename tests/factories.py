@@ -379,3 +379,46 @@ def with_real_files(root: Path, manifests: dict[str, dict[str, Any]]) -> dict[st
     model_digest = manifests["model"]["spec"]["files"][0]["tensorDigest"]
     manifests["adapter"]["spec"]["base"]["digest"] = model_digest
     return manifests
+
+
+TINY_SENTENCES = [
+    "the model is deployed to the search service",
+    "roll back a deployment to the previous revision",
+    "training jobs wait in pending when no gpu is free",
+    "quantize the merged model to int8 before serving",
+    "the canary set runs on every deploy",
+    "tokens are pooled and normalised",
+]
+
+
+def tiny_bert(directory: Path, *, hidden_size: int = 32, vocab_size: int = 200) -> Path:
+    """A random-weight two-layer BERT and a WordPiece tokenizer trained on TINY_SENTENCES,
+    saved as safetensors in `directory` (well under 1 MB, well under a second)."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(
+        TINY_SENTENCES, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special)
+    )
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    transformers.BertTokenizerFast(tokenizer_object=tokenizer).save_pretrained(directory)
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    transformers.BertModel(config).save_pretrained(directory, safe_serialization=True)
+    return directory

@@ -46,7 +46,7 @@ def test_demo_refuses_a_non_empty_directory(
 
 
 def test_demo_cli_prints_what_it_did(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", str(tmp_path / "d")]) == 0
+    assert main(["demo", str(tmp_path / "d"), "--manifests-only"]) == 0
     out = capsys.readouterr().out
     assert "created  DVC (.dvc/)" in out
     assert "manifests/deployments/semantic-search.yaml" in out

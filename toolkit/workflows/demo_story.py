@@ -30,6 +30,12 @@ DEPLOYMENT = "Deployment/semantic-search"
 PACKAGE_FILES_LEFT_OUT = ("README.md", ".gitattributes")
 
 
+class StoryError(KeelError):
+    """A step of the story produced something that does not check out."""
+
+    exit_code = 1
+
+
 @dataclass
 class Story:
     root: Path
@@ -143,7 +149,7 @@ def tell_story(
     validation = validate(root, checksums=True)
     if not validation.ok:
         first = validation.findings[0].render()
-        raise KeelError(f"the demo repository does not validate after the story: {first}")
+        raise StoryError(f"the demo repository does not validate after the story: {first}")
     step("validate --checksums: every manifest valid, every file matches")
     pushed = transfer.push(root)
     step(f"push   {pushed.transferred} files to the DVC remote")

@@ -224,7 +224,7 @@ def stage_pull(context: Context) -> tuple[str, dict[str, Any]]:
     if problems:
         first = problems[0]
         raise StageFailed(
-            f"{first.render()} ({first.file.ref} {first.field})",
+            f"{first.render()} ({first.file.ref} spec.files[{first.file.index}].{first.field})",
             problems=[p.render() for p in problems],
         )
     if transfer.not_in_dvc:
