@@ -189,6 +189,7 @@ def _failed_at(result: Reproduction, number: int) -> str:
     assert failed.number == number, f"failed at {failed.number} {failed.name}: {failed.summary}"
     assert all(s.status == SKIPPED for s in result.stages if s.number > number)
     assert all(s.status == PASSED for s in result.stages if s.number < number)
+    print(f"stage {number} {failed.name}: {failed.summary}")  # docs/reproduce.md quotes these
     return str(failed.summary)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
+import logging
 import os
 import struct
 from dataclasses import dataclass
@@ -50,7 +51,15 @@ def _require(module: str) -> ModuleType:
         raise MissingExtraError(module) from None
 
 
+# Warnings torch and torchao log at import on a CPU-only machine (optional CUDA kernels that
+# cannot load, enum registrations); peft imports torchao on its own, so they are silenced here,
+# before anything imports them, rather than around keel's own imports.
+QUIET_LOGGERS = ("torchao", "torchao.kernel.intmm", "torch.utils._pytree")
+
+
 def _torch() -> Any:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     return _require("torch")
 
 

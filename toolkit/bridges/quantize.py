@@ -109,7 +109,6 @@ def _torchao(model: Any, recipe: Recipe) -> Quantized:
         raise QuantizationError(
             f"spec.recipe.arguments do not fit {recipe.config}: {error}"
         ) from None
-    before = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear)}
     try:
         quantization.quantize_(model, config)
     except (RuntimeError, NotImplementedError, ValueError, AssertionError) as error:
@@ -117,7 +116,9 @@ def _torchao(model: Any, recipe: Recipe) -> Quantized:
             f"torchao {recipe.config} failed on this machine: {error}"
         ) from None
     changed = sum(
-        1 for m in model.modules() if isinstance(m, torch.nn.Linear) and id(m.weight) not in before
+        1
+        for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and type(m.weight).__module__.startswith("torchao")
     )
     return Quantized(model, changed, state_dict_digest(model))
 

@@ -155,7 +155,7 @@ def tell_story(
     step("validate --checksums: every manifest valid, every file matches")
     commit("keel evaluate: every evaluation measured again")
     pushed = transfer.push(root)
-    step(f"push   {pushed.transferred} files to the DVC remote")
+    step(f"push   {pushed.transferred} new files to the DVC remote ({len(pushed.targets)} tracked)")
 
     target = workdir or Path(tempfile.mkdtemp(prefix=f"{root.name}-reproduced-", dir=root.parent))
     step(f"reproduce {DEPLOYMENT} in a fresh clone: {target}")

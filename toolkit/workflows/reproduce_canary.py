@@ -186,7 +186,7 @@ def _describe(first: dict[str, Any] | None) -> str:
         return f"shape {first['shape']} vs recorded {first['recordedShape']}"
     return (
         f"row {first['row']} ({first['field']} of {first['example']}: {first['text']!r}), "
-        f"max abs diff {first['maxAbsDiff']:.3g}, cosine {first['cosine']:.6f}"
+        f"max abs diff {first['maxAbsDiff']:.3g}, 1 - cosine {1 - first['cosine']:.2g}"
     )
 
 
