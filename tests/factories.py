@@ -409,7 +409,9 @@ def tiny_bert(directory: Path, *, hidden_size: int = 32, vocab_size: int = 200) 
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
-    transformers.BertTokenizerFast(tokenizer_object=tokenizer).save_pretrained(directory)
+    transformers.BertTokenizerFast(tokenizer_object=tokenizer, model_max_length=64).save_pretrained(
+        directory
+    )
 
     torch.manual_seed(0)
     config = transformers.BertConfig(

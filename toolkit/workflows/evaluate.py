@@ -24,16 +24,34 @@ from toolkit.workflows import pipeline
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from toolkit.bridges.heads import Classifier, Generator
     from toolkit.bridges.ml import Encoder
     from toolkit.repository import Graph
 
+    Runner = Encoder | Classifier | Generator
+
 OUTPUTS_DIR = "artifacts/evaluations"
 LATENCY_WARMUP = 3
+# each request is timed this many times and its fastest run kept: the model's own latency, not
+# that of whatever else shares the CPU at the moment (a busy CI runner, a second job)
+LATENCY_REPEATS = 3
 TOOLS = ("torch", "transformers", "peft", "torchao", "tokenizers", "safetensors")
 FINGERPRINT_ENVIRONMENT = ("cpuCapability", "quantizedEngine")
 ROW_FIELDS = {
     "retrieval": ("id", "query", "passage"),
     "embedding": ("id", "text"),
+    "classification": ("id", "text", "label"),
+    "generation": ("id", "prompt", "reference"),
+}
+REQUEST_FIELD = {
+    "retrieval": "query",
+    "embedding": "text",
+    "classification": "text",
+    "generation": "prompt",
+}
+TASK_METRICS = {
+    "classification": ("accuracy", "f1_macro"),
+    "generation": ("exact_match", "rouge_l"),
 }
 
 
@@ -74,7 +92,7 @@ def read_rows(root: Path, dataset: Dataset, task: str) -> list[dict[str, Any]]:
                     row = json.loads(line)
                 except ValueError as error:
                     raise UsageError(f"{path}:{number}: not JSON ({error})") from None
-                missing = [k for k in ROW_FIELDS[task] if not isinstance(row.get(k), str)]
+                missing = [k for k in ROW_FIELDS[task] if not _text_like(row.get(k), k)]
                 if missing:
                     raise UsageError(
                         f"{path}:{number}: a {task} row needs string fields "
@@ -84,15 +102,59 @@ def read_rows(root: Path, dataset: Dataset, task: str) -> list[dict[str, Any]]:
     return rows
 
 
-def run(encoder: Encoder, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
-    """Embed the rows as the protocol says and compute the task's own metrics."""
-    import torch
+def _text_like(value: Any, key: str) -> bool:
+    """Every row field is text; a class label may also be an integer."""
+    if key == "label":
+        return isinstance(value, (str, int)) and not isinstance(value, bool)
+    return isinstance(value, str)
 
-    if protocol.task not in ROW_FIELDS:
-        raise UsageError(
-            f"protocol.task {protocol.task}: keel evaluates retrieval and embedding tasks so "
-            "far; classification and generation are not implemented yet"
-        )
+
+def run(runner: Runner, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
+    """Run the rows through the model as the protocol says; compute the task's own metrics."""
+    from toolkit.bridges.heads import Classifier, Generator
+
+    if isinstance(runner, Classifier):
+        return _classify(runner, rows, protocol)
+    if isinstance(runner, Generator):
+        return _generate(runner, rows, protocol)
+    return _embed(runner, rows, protocol)
+
+
+def _classify(runner: Classifier, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
+    from toolkit.metrics import metric_for
+
+    logits = runner.logits(
+        [row["text"] for row in rows],
+        batch_size=protocol.batch_size,
+        max_length=protocol.max_length,
+    )
+    predicted = runner.labels(logits)
+    expected = [str(row["label"]) for row in rows]
+    metrics = {
+        name: _r4(metric_for(name).compute(predicted, expected))
+        for name in TASK_METRICS["classification"]
+    }
+    return Run(logits, [str(row["id"]) for row in rows], metrics)
+
+
+def _generate(runner: Generator, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
+    from toolkit.metrics import metric_for
+
+    ids, texts = runner.generate(
+        [row["prompt"] for row in rows],
+        batch_size=protocol.batch_size,
+        max_length=protocol.max_length,
+        max_new_tokens=protocol.max_new_tokens,
+    )
+    expected = [row["reference"] for row in rows]
+    metrics = {
+        name: _r4(metric_for(name).compute(texts, expected)) for name in TASK_METRICS["generation"]
+    }
+    return Run(ids, [str(row["id"]) for row in rows], metrics)
+
+
+def _embed(encoder: Encoder, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
+    import torch
 
     def embed(texts: list[str]) -> Any:
         return encoder.embed(texts, batch_size=protocol.batch_size, max_length=protocol.max_length)
@@ -137,20 +199,38 @@ def _r4(value: Any) -> float:
 
 
 def request_texts(rows: Sequence[dict[str, Any]], task: str) -> list[str]:
-    """What a client sends, one request per row: the query (retrieval) or the text."""
-    return [row["query" if task == "retrieval" else "text"] for row in rows]
+    """What a client sends, one request per row: the query, the text or the prompt."""
+    return [row[REQUEST_FIELD[task]] for row in rows]
 
 
-def measure_latency(encoder: Encoder, texts: Sequence[str], max_length: int) -> list[float]:
-    """Milliseconds per single-text request (tokenize, forward, pool), after a short warm-up."""
+def measure_latency(runner: Runner, texts: Sequence[str], protocol: Protocol) -> list[float]:
+    """Milliseconds per single-text request (tokenize, forward, and pooling or decoding): the
+    fastest of LATENCY_REPEATS runs of each, after a short warm-up."""
+    # a retrieval request is one query: embed it alone, as a text
+    task = "embedding" if protocol.task == "retrieval" else protocol.task
+    single = protocol.model_copy(update={"batch_size": 1, "task": task})
+
+    def request(text: str) -> None:
+        run(runner, [_row_for(text, task)], single)
+
     for text in texts[:LATENCY_WARMUP]:
-        encoder.embed([text], batch_size=1, max_length=max_length)
+        request(text)
     samples = []
     for text in texts:
-        start = time.perf_counter_ns()
-        encoder.embed([text], batch_size=1, max_length=max_length)
-        samples.append((time.perf_counter_ns() - start) / 1e6)
+        timings = []
+        for _ in range(LATENCY_REPEATS):
+            start = time.perf_counter_ns()
+            request(text)
+            timings.append((time.perf_counter_ns() - start) / 1e6)
+        samples.append(min(timings))
     return samples
+
+
+def _row_for(text: str, task: str) -> dict[str, Any]:
+    """A one-text row of the task's shape: only the request field is read when timing."""
+    row: dict[str, Any] = {key: "" for key in ROW_FIELDS[task]}
+    row.update({"id": "latency", REQUEST_FIELD[task]: text})
+    return row
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -342,8 +422,8 @@ def evaluate(
     protocol = request.protocol or Protocol.model_validate({"task": _guess_task(root, dataset)})
     subject = pipeline.resolve(graph, request.subject, merge_adapter=protocol.merge_adapter)
     rows = read_rows(root, dataset, protocol.task)
-    encoder = pipeline.load_subject(root, subject)
-    result = run(encoder, rows, protocol)
+    runner = pipeline.load_subject(root, subject, protocol.task)
+    result = run(runner, rows, protocol)
     result.metrics.update(
         reference_metrics(
             root, graph, subject, dataset.ref, request.baseline, protocol.task, result.outputs
@@ -351,7 +431,7 @@ def evaluate(
     )
     if subject.ref.startswith("Deployment/"):
         _require_named_metrics(graph, dataset.ref, result.metrics)
-    samples = measure_latency(encoder, request_texts(rows, protocol.task), protocol.max_length)
+    samples = measure_latency(runner, request_texts(rows, protocol.task), protocol)
     from toolkit.bridges.ml import outputs_digest
 
     digest = outputs_digest(result.outputs)
@@ -371,6 +451,7 @@ def evaluate(
     }
     if request.baseline:
         spec["baseline"] = request.baseline
+    spec = json.loads(json.dumps(spec))  # references are str subclasses: plain data for YAML
     path, created = _write_manifest(root, graph, request, subject, spec)
     return EvaluationResult(path, created, result.metrics, digest, outputs_path, spec["latency"])
 
@@ -391,13 +472,12 @@ def _guess_task(root: Path, dataset: Dataset) -> str:
         raise UsageError(f"{dataset.ref} spec.files: the dataset names no file")
     with (root / dataset.spec.directory / first.path).open(encoding="utf-8") as handle:
         row = json.loads(handle.readline() or "{}")
-    if {"query", "passage"} <= row.keys():
-        return "retrieval"
-    if "text" in row:
-        return "embedding"
+    for task in ("retrieval", "classification", "generation", "embedding"):
+        if set(ROW_FIELDS[task]) - {"id"} <= row.keys():
+            return task
     raise UsageError(
-        f"{dataset.ref}: rows with fields {sorted(row)}; keel evaluates retrieval rows "
-        "{id, query, passage} and embedding rows {id, text}"
+        f"{dataset.ref}: rows with fields {sorted(row)}; keel evaluates rows shaped "
+        + "; ".join(f"{task} {{{', '.join(fields)}}}" for task, fields in ROW_FIELDS.items())
     )
 
 
@@ -425,7 +505,11 @@ def _write_manifest(
         document = {
             "apiVersion": "keel/v1",
             "kind": "Evaluation",
-            "metadata": {"name": request.name, "owner": owner},
+            "metadata": {
+                "name": request.name,
+                "owner": owner,
+                "description": f"{request.subject} on {request.dataset}, by keel evaluate.",
+            },
             "spec": spec,
         }
         return create_manifest(root, "Evaluation", request.name, document), True

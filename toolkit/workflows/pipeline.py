@@ -17,10 +17,15 @@ from toolkit.manifests import Adapter, Deployment, Model, Quantization, Tokenize
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from toolkit.bridges.heads import Classifier, Generator
     from toolkit.bridges.ml import Encoder
     from toolkit.repository import Graph
 
+    Runner = Encoder | Classifier | Generator
+
 SUBJECT_KINDS = ("Model", "Adapter", "Quantization", "Deployment")
+# transformers' model_max_length when tokenizer_config.json sets none (int(1e30))
+UNSET_MAX_LENGTH = 10**29
 
 
 class PipelineError(KeelError):
@@ -123,7 +128,8 @@ def check_tokenizer(tokenizer: Any, manifest: Tokenizer) -> list[Mismatch]:
             )
 
     differs("spec.vocabSize", spec.vocab_size, int(tokenizer.vocab_size))
-    differs("spec.maxLength", spec.max_length, int(tokenizer.model_max_length))
+    if int(tokenizer.model_max_length) < UNSET_MAX_LENGTH:  # else the files do not say
+        differs("spec.maxLength", spec.max_length, int(tokenizer.model_max_length))
     differs("spec.paddingSide", spec.padding_side, tokenizer.padding_side)
     loaded = {
         role.removesuffix("_token"): value
@@ -135,16 +141,17 @@ def check_tokenizer(tokenizer: Any, manifest: Tokenizer) -> list[Mismatch]:
     return problems
 
 
-ARCHITECTURE_FIELDS = (
-    ("modelType", "model_type", None),
-    ("hiddenSize", "hidden_size", None),
-    ("numLayers", "num_hidden_layers", None),
-    ("numAttentionHeads", "num_attention_heads", None),
-    ("numKeyValueHeads", "num_key_value_heads", "num_attention_heads"),
-    ("vocabSize", "vocab_size", None),
-    ("maxPositionEmbeddings", "max_position_embeddings", None),
-    ("activation", "hidden_act", None),
-    ("tiedEmbeddings", "tie_word_embeddings", None),
+# manifest field -> config attributes, first present wins (model families name them apart)
+ARCHITECTURE_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("modelType", ("model_type",)),
+    ("hiddenSize", ("hidden_size",)),
+    ("numLayers", ("num_hidden_layers",)),
+    ("numAttentionHeads", ("num_attention_heads",)),
+    ("numKeyValueHeads", ("num_key_value_heads", "num_attention_heads")),
+    ("vocabSize", ("vocab_size",)),
+    ("maxPositionEmbeddings", ("max_position_embeddings",)),
+    ("activation", ("hidden_act", "hidden_activation", "activation_function")),
+    ("tiedEmbeddings", ("tie_word_embeddings",)),
 )
 
 
@@ -153,17 +160,17 @@ def check_model(model: Any, manifest: Model) -> list[Mismatch]:
     config = model.config
     architecture = manifest.spec.architecture
     problems = []
-    for field, attribute, fallback in ARCHITECTURE_FIELDS:
+    for field, attributes in ARCHITECTURE_FIELDS:
         recorded = getattr(architecture, _snake(field))
-        loaded = getattr(config, attribute, None)
-        if loaded is None and fallback:
-            loaded = getattr(config, fallback, None)
+        attribute = next((a for a in attributes if getattr(config, a, None) is not None), None)
+        loaded = getattr(config, attribute) if attribute else None
         if recorded != loaded:
             problems.append(
                 Mismatch(
                     manifest.ref,
                     f"spec.architecture.{field}",
-                    f"manifest says {recorded!r}, config.json gives {attribute}={loaded!r}",
+                    f"manifest says {recorded!r}, config.json gives "
+                    f"{attribute or attributes[0]}={loaded!r}",
                 )
             )
     parameters = sum(p.numel() for p in model.parameters())
@@ -218,19 +225,21 @@ def weights_digest(root: Path, model: Model) -> str | None:
     return canonical_tensor_digest(directory(root, model.spec) / weights[0])
 
 
-def load_subject(root: Path, subject: Subject) -> Encoder:
-    """Load and check every part of `subject`; raise PipelineError on the first mismatch."""
+def load_subject(root: Path, subject: Subject, task: str = "embedding") -> Runner:
+    """Load and check every part of `subject` with the head `task` needs; raise PipelineError
+    on the first mismatch."""
     from toolkit.bridges import ml
+    from toolkit.bridges.heads import load_model_for, runner_for
 
     tokenizer = ml.load_tokenizer(directory(root, subject.tokenizer.spec))
     raise_first(check_tokenizer(tokenizer, subject.tokenizer))
-    model = ml.load_model(directory(root, subject.model.spec))
+    model = load_model_for(directory(root, subject.model.spec), task)
     raise_first(check_model(model, subject.model))
     if subject.adapter is not None:
         model = adapt(root, model, subject)
     if subject.quantization is not None:
         model = quantize(model, subject.quantization).model
-    return ml.Encoder(tokenizer=tokenizer, model=model)
+    return runner_for(task, tokenizer, model)
 
 
 def adapt(root: Path, model: Any, subject: Subject) -> Any:

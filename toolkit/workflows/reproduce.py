@@ -248,6 +248,7 @@ def stage_load(context: Context) -> tuple[str, dict[str, Any]]:
     """Load tokenizer and base model from the pulled files only; check them against the
     Tokenizer and the Model manifests."""
     from toolkit.bridges import ml
+    from toolkit.bridges.heads import load_model_for
     from toolkit.workflows import pipeline
 
     assert context.graph is not None
@@ -258,7 +259,9 @@ def stage_load(context: Context) -> tuple[str, dict[str, Any]]:
     context.tokenizer = ml.load_tokenizer(
         pipeline.directory(context.workdir, subject.tokenizer.spec)
     )
-    context.model = ml.load_model(pipeline.directory(context.workdir, subject.model.spec))
+    context.model = load_model_for(
+        pipeline.directory(context.workdir, subject.model.spec), canary_task(context)
+    )
     problems = pipeline.check_tokenizer(context.tokenizer, subject.tokenizer)
     problems += pipeline.check_model(context.model, subject.model)
     if problems:
@@ -279,6 +282,12 @@ def stage_load(context: Context) -> tuple[str, dict[str, Any]]:
             "versions": ml.environment_fingerprint(),
         },
     )
+
+
+def canary_task(context: Context) -> str:
+    """The task the canary Evaluation ran (which model head to load); retrieval by default."""
+    evaluation = canary_evaluation(context)
+    return evaluation.spec.protocol.task if evaluation and evaluation.spec.protocol else "retrieval"
 
 
 def _protocol_merge(context: Context) -> bool:

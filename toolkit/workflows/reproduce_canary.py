@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from toolkit.workflows.evaluate import REQUEST_FIELD
 from toolkit.workflows.reproduce import EXACT, WITHIN_TOLERANCE, StageFailed, canary_evaluation
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 
 def compare_canary(context: Context) -> tuple[str, dict[str, Any]]:
+    from toolkit.bridges.heads import runner_for
     from toolkit.bridges.ml import Encoder, outputs_digest
     from toolkit.manifests import Dataset
     from toolkit.manifests.evaluation import Protocol
@@ -36,8 +38,9 @@ def compare_canary(context: Context) -> tuple[str, dict[str, Any]]:
     dataset = context.graph.get_as(spec.dataset, Dataset)
     assert dataset is not None
     rows = evaluate.read_rows(context.workdir, dataset, protocol.task)
-    context.encoder = Encoder(tokenizer=context.tokenizer, model=context.model)
-    run = evaluate.run(context.encoder, rows, protocol)
+    runner = runner_for(protocol.task, context.tokenizer, context.model)
+    context.encoder = runner if isinstance(runner, Encoder) else None
+    run = evaluate.run(runner, rows, protocol)
     context.canary_outputs, context.canary_rows = run.outputs, rows
     digest = outputs_digest(run.outputs)
     tools, env = evaluate.environment()
@@ -157,7 +160,11 @@ def first_difference(
                 outputs[index].double(), recorded[index].double(), dim=0
             )
             row = index % len(rows) if rows else index
-            part = ("query" if index < len(rows) else "passage") if task == "retrieval" else "text"
+            part = (
+                ("query" if index < len(rows) else "passage")
+                if task == "retrieval"
+                else REQUEST_FIELD.get(task, "text")
+            )
             return {
                 "row": index,
                 "example": rows[row].get("id") if rows else None,
@@ -202,7 +209,11 @@ def serve_canary(context: Context) -> tuple[str, dict[str, Any]]:
 
     deployment, encoder = context.deployment, context.encoder
     assert deployment is not None
-    assert encoder is not None
+    if encoder is None:
+        raise StageFailed(
+            f"{deployment.ref} spec.api: keel serves embedding and retrieval contracts so far; "
+            "this deployment's canary is not an embedding task"
+        )
     evaluation = canary_evaluation(context)
     protocol = evaluation.spec.protocol if evaluation else None
     batch = min(deployment.spec.serving.max_batch_size, protocol.batch_size if protocol else 16)

@@ -1,0 +1,118 @@
+"""Classification and generation models next to the encoder: load by task, run in fixed batches.
+
+Outputs are float32 tensors so that one digest and one comparison serve every task: a
+classifier's logits, and a generator's new token ids (exact in float32 below 2**24) padded with
+-1 to `max_new_tokens`. Generation is greedy (no sampling), so it is deterministic.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolkit.bridges.ml import (
+    Encoder,
+    _check_safetensors_weights,
+    _local_dir,
+    _torch,
+    _transformers,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+AUTO_CLASSES = {
+    "retrieval": "AutoModel",
+    "embedding": "AutoModel",
+    "classification": "AutoModelForSequenceClassification",
+    "generation": "AutoModelForCausalLM",
+}
+
+
+def load_model_for(model_dir: Path, task: str) -> Any:
+    """The fp32 model with the head `task` needs, from local safetensors only, in eval mode."""
+    path = _local_dir(Path(model_dir), "model")
+    _check_safetensors_weights(path)
+    torch = _torch()
+    auto = getattr(_transformers(), AUTO_CLASSES[task])
+    model = auto.from_pretrained(
+        str(path), local_files_only=True, use_safetensors=True, dtype=torch.float32
+    )
+    return model.eval()
+
+
+@dataclass(frozen=True)
+class Classifier:
+    tokenizer: Any
+    model: Any
+
+    def logits(self, texts: Sequence[str], *, batch_size: int, max_length: int) -> Any:
+        torch = _torch()
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                encoded = self.tokenizer(
+                    list(texts[start : start + batch_size]),
+                    padding="longest",
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                parts.append(self.model(**encoded).logits.float())
+        return torch.cat(parts).contiguous()
+
+    def labels(self, logits: Any) -> list[str]:
+        """Predicted label names (config.id2label), or the class index as text."""
+        names = getattr(self.model.config, "id2label", None) or {}
+        return [str(names.get(int(i), int(i))) for i in logits.argmax(dim=1).tolist()]
+
+
+@dataclass(frozen=True)
+class Generator:
+    tokenizer: Any
+    model: Any
+
+    def generate(
+        self, prompts: Sequence[str], *, batch_size: int, max_length: int, max_new_tokens: int
+    ) -> tuple[Any, list[str]]:
+        """(new token ids as float32 padded with -1, decoded texts), greedy, in input order."""
+        torch = _torch()
+        tokenizer = self.tokenizer
+        tokenizer.padding_side = "left"  # decoder-only: new tokens follow the prompt directly
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        rows: list[Any] = []
+        texts: list[str] = []
+        with torch.inference_mode(), warnings.catch_warnings():
+            # transformers warns about generation-config defaults it then applies: not ours
+            warnings.simplefilter("ignore", UserWarning)
+            for start in range(0, len(prompts), batch_size):
+                encoded = tokenizer(
+                    list(prompts[start : start + batch_size]),
+                    padding="longest",
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
+                out = self.model.generate(
+                    **encoded,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+                new = out[:, encoded["input_ids"].shape[1] :]
+                texts += tokenizer.batch_decode(new, skip_special_tokens=True)
+                padded = torch.full((new.shape[0], max_new_tokens), -1.0)
+                padded[:, : new.shape[1]] = new.float()
+                rows.append(padded)
+        return torch.cat(rows).contiguous(), [t.strip() for t in texts]
+
+
+def runner_for(task: str, tokenizer: Any, model: Any) -> Encoder | Classifier | Generator:
+    if task == "classification":
+        return Classifier(tokenizer, model)
+    if task == "generation":
+        return Generator(tokenizer, model)
+    return Encoder(tokenizer, model)
