@@ -424,3 +424,23 @@ def tiny_bert(directory: Path, *, hidden_size: int = 32, vocab_size: int = 200) 
     )
     transformers.BertModel(config).save_pretrained(directory, safe_serialization=True)
     return directory
+
+
+def audit_manifest(status: str = "pass") -> dict[str, Any]:
+    """A valid Audit of the factory deployment (audits are not part of `deployment_set`:
+    `keel audit` writes them)."""
+    return _manifest(
+        "Audit",
+        "search-2026-11-24",
+        {
+            "deployment": "Deployment/search",
+            "date": "2026-11-24",
+            "auditor": "Keel Test <keel-test@example.invalid>",
+            "commit": "0123456789abcdef0123456789abcdef01234567",
+            "status": status,
+            "findings": [
+                {"check": "runbook.review", "status": "pass", "message": "reviewed in time"}
+            ],
+            "report": {"digest": f"sha256:{'0' * 64}", "format": "md"},
+        },
+    )

@@ -213,8 +213,8 @@ def test_init_twice_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (target / "schemas" / "deployment.schema.json").is_file()
     assert sorted(p.name for p in (target / "manifests").iterdir())[:3] == [
         "adapters",
+        "audits",
         "datasets",
-        "decisions",
     ]
 
 

@@ -152,7 +152,9 @@ def train_contrastive_lora(
     torch.manual_seed(config.seed)
     lora = peft.LoraConfig(
         r=config.rank,
-        lora_alpha=config.alpha,
+        # peft writes alpha into adapter_config.json as given: 16, not 16.0, keeps the
+        # config (and its digest) the same as that of an adapter trained with an int alpha
+        lora_alpha=int(config.alpha) if float(config.alpha).is_integer() else config.alpha,
         lora_dropout=config.dropout,
         target_modules=list(config.target_modules),
         bias="none",

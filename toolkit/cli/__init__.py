@@ -62,6 +62,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "reproduce",
         "Stand a deployment back up from a clean checkout and compare with the record.",
     ),
+    "log": ("toolkit.cli.history", "log", "The commits that changed a manifest, field by field."),
+    "diff": (
+        "toolkit.cli.history",
+        "diff",
+        "Compare manifests between two revisions, field by field.",
+    ),
     "track": ("toolkit.cli.track", "track", "Put files under DVC and pin them in a manifest."),
     "verify": (
         "toolkit.cli.verify",

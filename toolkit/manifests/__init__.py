@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from toolkit.manifests.adapter import Adapter
 from toolkit.manifests.architecture_decision import ArchitectureDecision
+from toolkit.manifests.audit import Audit
 from toolkit.manifests.base import API_VERSION, Manifest, Ref
 from toolkit.manifests.dataset import Dataset
 from toolkit.manifests.deployment import Deployment
@@ -29,6 +30,7 @@ KINDS: dict[str, type[Manifest]] = {
         Adapter,
         Runbook,
         Deployment,
+        Audit,
     )
 }
 
@@ -37,6 +39,7 @@ __all__ = [
     "KINDS",
     "Adapter",
     "ArchitectureDecision",
+    "Audit",
     "Dataset",
     "Deployment",
     "Evaluation",

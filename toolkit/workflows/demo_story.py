@@ -28,6 +28,7 @@ TRAINING_RUN = "TrainingRun/minilm-search-lora"
 QUANTIZATION = "Quantization/minilm-search-int8"
 DEPLOYMENT = "Deployment/semantic-search"
 PACKAGE_FILES_LEFT_OUT = ("README.md", ".gitattributes")
+UPSTREAM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class StoryError(KeelError):
@@ -120,6 +121,7 @@ def tell_story(
             name=MODEL,
             directory=f"artifacts/models/{MODEL}",
             exclude=PACKAGE_FILES_LEFT_OUT,
+            upstream=UPSTREAM,
         ),
     )
     step(f"     {pinned.files} files pinned by sha256 and tracked by DVC")

@@ -26,6 +26,7 @@ KIND_DIRECTORIES = {
     "Adapter": "adapters",
     "Runbook": "runbooks",
     "Deployment": "deployments",
+    "Audit": "audits",
 }
 assert set(KIND_DIRECTORIES) == set(KINDS), "every kind needs a manifests/ folder"
 
