@@ -62,6 +62,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "reproduce",
         "Stand a deployment back up from a clean checkout and compare with the record.",
     ),
+    "audit": (
+        "toolkit.cli.audit",
+        "audit",
+        "The quarterly runbook audit of a deployment, as a report and an Audit manifest.",
+    ),
     "log": ("toolkit.cli.history", "log", "The commits that changed a manifest, field by field."),
     "diff": (
         "toolkit.cli.history",

@@ -1,0 +1,274 @@
+"""`keel audit`, `keel log` and `keel diff` on real git history and a real DVC remote."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+import git
+import pytest
+import yaml
+from factories import deployment_set, with_real_files, write_set
+
+from toolkit.bridges import dvc
+from toolkit.bridges.git import commit_all
+from toolkit.cli import main
+from toolkit.history import diff, log
+from toolkit.workflows.audit import FAIL, PASS, WARN, audit, record
+from toolkit.workflows.audit_report import to_markdown
+from toolkit.workflows.init import init
+from toolkit.workflows.validate import validate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+AS_OF = dt.date(2026, 11, 24)  # the factory runbook was reviewed 2026-11-01, every 90 days
+
+
+def _repo(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """The factory deployment with real files, in git, its weights pushed to a DVC remote."""
+    from toolkit.workflows.track import track
+    from toolkit.workflows.transfer import push
+
+    root = tmp_path / "repo"
+    data = deployment_set()
+    if change:
+        change(data)
+    data = with_real_files(root, data)
+    write_set(root, data)
+    init(root, str(tmp_path / "remote"))
+    _identity(root)
+    track(root, [root / data["model"]["spec"]["directory"] / "model.safetensors"], "Model/base")
+    push(root)
+    commit_all(root, "the search deployment")
+    return root
+
+
+def _identity(root: Path) -> None:
+    with git.Repo(root).config_writer() as config:
+        config.set_value("user", "name", "Ada Auditor")
+        config.set_value("user", "email", "ada@example.com")
+
+
+def _check(result: Any, name: str) -> Any:
+    return next(c for c in result.deployments[0].checks if c.check == name)
+
+
+def test_a_clean_deployment_passes_and_its_audit_manifest_validates(tmp_path: Path) -> None:
+    root = _repo(tmp_path)
+    audited_commit = git.Repo(root).head.commit.hexsha
+
+    result = audit(root, as_of=AS_OF, remote=True)
+    report = to_markdown(result)
+    tags = record(result, report, "md", None)
+
+    assert result.status == PASS, [c for c in result.deployments[0].checks if c.status != PASS]
+    assert _check(result, "artifacts.remote").status == PASS
+    assert tags == ["audit/search/2026-11-24"]
+    repo = git.Repo(root)
+    assert repo.tags["audit/search/2026-11-24"].commit == repo.head.commit
+    assert list(repo.head.commit.stats.files) == ["manifests/audits/search-2026-11-24.yaml"]
+    manifest = yaml.safe_load((root / "manifests/audits/search-2026-11-24.yaml").read_text())
+    assert manifest["spec"]["commit"] == audited_commit
+    assert manifest["spec"]["status"] == "pass"
+    assert manifest["spec"]["auditor"] == "Ada Auditor <ada@example.com>"
+    digest = hashlib.sha256(report.encode()).hexdigest()
+    assert manifest["spec"]["report"]["digest"] == f"sha256:{digest}"
+    assert validate(root).ok
+
+
+def test_the_report_is_deterministic_for_a_date(tmp_path: Path) -> None:
+    root = _repo(tmp_path)
+
+    first = to_markdown(audit(root, as_of=AS_OF))
+    second = to_markdown(audit(root, as_of=AS_OF))
+
+    assert first == second
+    assert "# keel audit, as of 2026-11-24" in first
+
+
+def test_an_overdue_runbook_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _repo(tmp_path)
+
+    result = audit(root, as_of=dt.date(2027, 3, 1))
+
+    review = _check(result, "runbook.review")
+    assert review.status == FAIL
+    assert review.message == (
+        "Runbook/search review overdue by 30 days (last reviewed 2026-11-01, every 90 days)"
+    )
+    assert not result.ok
+    code = main(["audit", "--root", str(root), "--as-of", "2027-03-01", "--no-record"])
+    assert code == 1
+    assert "| runbook.review | FAIL |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        ("keel deploy Deployment/search", "`deploy` is not a keel command"),
+        ("keel pull Deployment/search --frobnicate", "No such option '--frobnicate'"),
+        ("keel pull Deployment/nowhere", "Deployment/nowhere does not exist"),
+        ("keel hooks instal", "`instal` is not a `keel hooks` command"),
+    ],
+)
+def test_a_runbook_step_keel_cannot_run_fails(tmp_path: Path, command: str, problem: str) -> None:
+    def serve_with(data: dict[str, Any]) -> None:
+        data["runbook"]["spec"]["steps"]["serve"][0]["command"] = command
+
+    root = _repo(tmp_path, serve_with)
+
+    commands = _check(audit(root, as_of=AS_OF), "runbook.commands")
+
+    assert commands.status == FAIL
+    assert commands.message.startswith(f"Runbook/search spec.steps.serve[0]: `{command}`: ")
+    assert problem in commands.message
+
+
+def test_non_keel_steps_are_listed_for_a_person(tmp_path: Path) -> None:
+    root = _repo(tmp_path)
+
+    commands = _check(audit(root, as_of=AS_OF), "runbook.commands")
+
+    assert commands.status == PASS
+    assert "spec.steps.rollback[0]: `git revert HEAD` (not a keel command: check by hand)" in (
+        commands.evidence
+    )
+
+
+def test_a_weight_file_changed_in_the_remote_fails_the_remote_check(tmp_path: Path) -> None:
+    from toolkit.dvcfiles import read_dvc_file
+
+    root = _repo(tmp_path)
+    out = read_dvc_file(root / "artifacts/models/base/model.safetensors.dvc")
+    assert out is not None
+    assert out.md5
+    stored = tmp_path / "remote" / "files" / "md5" / out.md5[:2] / out.md5[2:]
+    stored.chmod(0o644)
+    stored.write_bytes(stored.read_bytes()[:-1] + b"\x01")
+
+    result = audit(root, as_of=AS_OF, remote=True)
+
+    remote = _check(result, "artifacts.remote")
+    assert remote.status == FAIL
+    assert remote.message.startswith("artifacts/models/base/model.safetensors: the remote holds")
+    assert "Model/base spec.files[0].sha256 says" in remote.message
+    assert _check(result, "artifacts.local").status == PASS
+    assert dvc.default_remote(root) is not None
+
+
+def test_an_evaluation_older_than_the_interval_warns(tmp_path: Path) -> None:
+    def reviewed_lately(data: dict[str, Any]) -> None:
+        data["runbook"]["spec"]["lastReviewed"] = "2027-02-20"
+
+    root = _repo(tmp_path, reviewed_lately)
+
+    result = audit(root, as_of=dt.date(2027, 3, 1))
+
+    fresh = _check(result, "evaluation.fresh")
+    assert fresh.status == WARN
+    assert "is 101 days old, older than the 90-day review interval" in fresh.message
+    assert result.status == WARN
+    assert result.ok
+
+
+def test_the_next_audit_reviews_only_what_changed_since_the_last(tmp_path: Path) -> None:
+    root = _repo(tmp_path)
+    first = audit(root, as_of=AS_OF)
+    record(first, to_markdown(first), "md", None)
+    repo = git.Repo(root)
+    repo.git.mv("manifests/deployment.yaml", "manifests/search-deployment.yaml")
+    path = root / "manifests/search-deployment.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["spec"]["slos"]["latencyP95Ms"] = 40
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    commit_all(root, "tighter p95 SLO; deployment manifest renamed")
+
+    second = audit(root, as_of=AS_OF + dt.timedelta(days=30))
+
+    changes = _check(second, "changes")
+    assert second.deployments[0].previous == "audit/search/2026-11-24"
+    assert changes.message == "2 change(s) since audit/search/2026-11-24"
+    assert changes.evidence == (
+        "Deployment/search: moved manifests/deployment.yaml → manifests/search-deployment.yaml",
+        "Deployment/search spec.slos.latencyP95Ms: 50 → 40",
+    )
+
+
+# ------------------------------------------------------------------------------ log and diff
+
+
+def _history(tmp_path: Path) -> Path:
+    """Four commits: the deployment, a changed scheme, a renamed file with a new weight, a tag."""
+    root = tmp_path / "history"
+    write_set(root, deployment_set())
+    repo = git.Repo.init(root)
+    _identity(root)
+    commit_all(root, "the search deployment")
+    path = root / "manifests/quantization.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["spec"]["scheme"] = "int8-dynamic"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    commit_all(root, "dynamic int8")
+    repo.create_tag("audit/search/2026-11-01")
+    repo.git.mv("manifests/quantization.yaml", "manifests/quantization-int8.yaml")
+    model = root / "manifests/model.yaml"
+    data = yaml.safe_load(model.read_text())
+    data["spec"]["files"][0]["sha256"] = "f" * 64
+    model.write_text(yaml.safe_dump(data, sort_keys=False))
+    commit_all(root, "rename the quantization; new weights")
+    return root
+
+
+def test_log_lists_the_commits_that_changed_a_manifest_through_a_rename(tmp_path: Path) -> None:
+    root = _history(tmp_path)
+
+    entries = log(root, "Quantization/int8")
+
+    assert [e.message for e in entries] == [
+        "rename the quantization; new weights",
+        "dynamic int8",
+        "the search deployment",
+    ]
+    assert entries[0].fields == [
+        "moved manifests/quantization.yaml → manifests/quantization-int8.yaml"
+    ]
+    assert entries[1].fields == ["spec.scheme"]
+    assert entries[2].fields == ["created"]
+    assert entries[1].author == "Keel Test <keel-test@example.invalid>"  # GIT_AUTHOR_* wins
+
+
+def test_diff_names_fields_files_and_renames(tmp_path: Path) -> None:
+    root = _history(tmp_path)
+
+    result = diff(root, "HEAD~2", "HEAD")
+
+    assert result.lines() == [
+        "Quantization/int8: moved manifests/quantization.yaml → manifests/quantization-int8.yaml",
+        "Model/base spec.files[model.safetensors].sha256 changed",
+        "Quantization/int8 spec.scheme: int8 → int8-dynamic",
+    ]
+
+
+def test_diff_defaults_to_the_last_audit_tag_against_the_work_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _history(tmp_path)
+    (root / "manifests/runbook.yaml").unlink()
+
+    assert main(["diff", "--root", str(root), "--format", "json"]) == 0
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["before"] == "audit/search/2026-11-01"
+    assert data["after"] == "work tree"
+    assert data["removed"] == ["Runbook/search"]
+    assert {c["field"] for c in data["changes"]} == {"spec.files[model.safetensors].sha256"}
+
+
+def test_diff_of_an_unknown_manifest_is_a_usage_error(tmp_path: Path) -> None:
+    root = _history(tmp_path)
+
+    assert main(["diff", "HEAD~1", "HEAD", "Model/nope", "--root", str(root)]) == 2
