@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 SHA_A = hashlib.sha256(b"weights").hexdigest()
@@ -444,3 +445,33 @@ def audit_manifest(status: str = "pass") -> dict[str, Any]:
             "report": {"digest": f"sha256:{'0' * 64}", "format": "md"},
         },
     )
+
+
+def audited_repo(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """The factory deployment with real files, in git, its weights pushed to a DVC remote."""
+
+    from toolkit.bridges.git import commit_all
+    from toolkit.workflows.init import init
+    from toolkit.workflows.track import track
+    from toolkit.workflows.transfer import push
+
+    root = tmp_path / "repo"
+    data = deployment_set()
+    if change:
+        change(data)
+    data = with_real_files(root, data)
+    write_set(root, data)
+    init(root, str(tmp_path / "remote"))
+    identity(root)
+    track(root, [root / data["model"]["spec"]["directory"] / "model.safetensors"], "Model/base")
+    push(root)
+    commit_all(root, "the search deployment")
+    return root
+
+
+def identity(root: Path) -> None:
+    import git
+
+    with git.Repo(root).config_writer() as config:
+        config.set_value("user", "name", "Ada Auditor")
+        config.set_value("user", "email", "ada@example.com")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import git
 import pytest
 import yaml
-from factories import deployment_set, with_real_files, write_set
+from factories import audited_repo, deployment_set, identity, write_set
 
 from toolkit.bridges import dvc
 from toolkit.bridges.git import commit_all
@@ -18,39 +18,12 @@ from toolkit.cli import main
 from toolkit.history import diff, log
 from toolkit.workflows.audit import FAIL, PASS, WARN, audit, record
 from toolkit.workflows.audit_report import to_markdown
-from toolkit.workflows.init import init
 from toolkit.workflows.validate import validate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
 AS_OF = dt.date(2026, 11, 24)  # the factory runbook was reviewed 2026-11-01, every 90 days
-
-
-def _repo(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    """The factory deployment with real files, in git, its weights pushed to a DVC remote."""
-    from toolkit.workflows.track import track
-    from toolkit.workflows.transfer import push
-
-    root = tmp_path / "repo"
-    data = deployment_set()
-    if change:
-        change(data)
-    data = with_real_files(root, data)
-    write_set(root, data)
-    init(root, str(tmp_path / "remote"))
-    _identity(root)
-    track(root, [root / data["model"]["spec"]["directory"] / "model.safetensors"], "Model/base")
-    push(root)
-    commit_all(root, "the search deployment")
-    return root
-
-
-def _identity(root: Path) -> None:
-    with git.Repo(root).config_writer() as config:
-        config.set_value("user", "name", "Ada Auditor")
-        config.set_value("user", "email", "ada@example.com")
 
 
 def _check(result: Any, name: str) -> Any:
@@ -58,7 +31,7 @@ def _check(result: Any, name: str) -> Any:
 
 
 def test_a_clean_deployment_passes_and_its_audit_manifest_validates(tmp_path: Path) -> None:
-    root = _repo(tmp_path)
+    root = audited_repo(tmp_path)
     audited_commit = git.Repo(root).head.commit.hexsha
 
     result = audit(root, as_of=AS_OF, remote=True)
@@ -81,7 +54,7 @@ def test_a_clean_deployment_passes_and_its_audit_manifest_validates(tmp_path: Pa
 
 
 def test_the_report_is_deterministic_for_a_date(tmp_path: Path) -> None:
-    root = _repo(tmp_path)
+    root = audited_repo(tmp_path)
 
     first = to_markdown(audit(root, as_of=AS_OF))
     second = to_markdown(audit(root, as_of=AS_OF))
@@ -91,7 +64,7 @@ def test_the_report_is_deterministic_for_a_date(tmp_path: Path) -> None:
 
 
 def test_an_overdue_runbook_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root = _repo(tmp_path)
+    root = audited_repo(tmp_path)
 
     result = audit(root, as_of=dt.date(2027, 3, 1))
 
@@ -119,7 +92,7 @@ def test_a_runbook_step_keel_cannot_run_fails(tmp_path: Path, command: str, prob
     def serve_with(data: dict[str, Any]) -> None:
         data["runbook"]["spec"]["steps"]["serve"][0]["command"] = command
 
-    root = _repo(tmp_path, serve_with)
+    root = audited_repo(tmp_path, serve_with)
 
     commands = _check(audit(root, as_of=AS_OF), "runbook.commands")
 
@@ -129,7 +102,7 @@ def test_a_runbook_step_keel_cannot_run_fails(tmp_path: Path, command: str, prob
 
 
 def test_non_keel_steps_are_listed_for_a_person(tmp_path: Path) -> None:
-    root = _repo(tmp_path)
+    root = audited_repo(tmp_path)
 
     commands = _check(audit(root, as_of=AS_OF), "runbook.commands")
 
@@ -142,7 +115,7 @@ def test_non_keel_steps_are_listed_for_a_person(tmp_path: Path) -> None:
 def test_a_weight_file_changed_in_the_remote_fails_the_remote_check(tmp_path: Path) -> None:
     from toolkit.dvcfiles import read_dvc_file
 
-    root = _repo(tmp_path)
+    root = audited_repo(tmp_path)
     out = read_dvc_file(root / "artifacts/models/base/model.safetensors.dvc")
     assert out is not None
     assert out.md5
@@ -164,7 +137,7 @@ def test_an_evaluation_older_than_the_interval_warns(tmp_path: Path) -> None:
     def reviewed_lately(data: dict[str, Any]) -> None:
         data["runbook"]["spec"]["lastReviewed"] = "2027-02-20"
 
-    root = _repo(tmp_path, reviewed_lately)
+    root = audited_repo(tmp_path, reviewed_lately)
 
     result = audit(root, as_of=dt.date(2027, 3, 1))
 
@@ -176,7 +149,7 @@ def test_an_evaluation_older_than_the_interval_warns(tmp_path: Path) -> None:
 
 
 def test_the_next_audit_reviews_only_what_changed_since_the_last(tmp_path: Path) -> None:
-    root = _repo(tmp_path)
+    root = audited_repo(tmp_path)
     first = audit(root, as_of=AS_OF)
     record(first, to_markdown(first), "md", None)
     repo = git.Repo(root)
@@ -206,7 +179,7 @@ def _history(tmp_path: Path) -> Path:
     root = tmp_path / "history"
     write_set(root, deployment_set())
     repo = git.Repo.init(root)
-    _identity(root)
+    identity(root)
     commit_all(root, "the search deployment")
     path = root / "manifests/quantization.yaml"
     data = yaml.safe_load(path.read_text())
