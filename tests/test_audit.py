@@ -53,6 +53,29 @@ def test_a_clean_deployment_passes_and_its_audit_manifest_validates(tmp_path: Pa
     assert validate(root).ok
 
 
+def test_a_report_written_inside_the_repository_is_committed_with_the_audit(
+    tmp_path: Path,
+) -> None:
+    root = audited_repo(tmp_path)
+
+    code = main(
+        ["audit", "--root", str(root), "--as-of", "2026-11-24", "--format", "json",
+         "--out", str(root / "reports" / "audit.json")]
+    )  # fmt: skip
+
+    assert code == 0
+    committed = set(git.Repo(root).head.commit.stats.files)
+    assert committed == {"manifests/audits/search-2026-11-24.yaml", "reports/audit.json"}
+    report = (root / "reports" / "audit.json").read_bytes()
+    manifest = yaml.safe_load((root / "manifests/audits/search-2026-11-24.yaml").read_text())
+    assert manifest["spec"]["report"] == {
+        "digest": f"sha256:{hashlib.sha256(report).hexdigest()}",
+        "format": "json",
+        "path": "reports/audit.json",
+    }
+    assert json.loads(report)["status"] == "pass"
+
+
 def test_the_report_is_deterministic_for_a_date(tmp_path: Path) -> None:
     root = audited_repo(tmp_path)
 

@@ -17,6 +17,7 @@ from toolkit.layout import MANIFEST_DIR
 from toolkit.loading import load_text
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Iterable, Iterator
 
     from git import Commit, Repo
@@ -206,11 +207,18 @@ def diff(root: Path, before: str | None, after: str | None, refs: Iterable[str] 
     return result
 
 
-def last_audit_tag(root: Path, deployment: str | None = None) -> str | None:
-    """The newest `audit/...` tag (of `deployment`'s name, when given), by tagged commit date."""
+def last_audit_tag(
+    root: Path, deployment: str | None = None, before: dt.date | None = None
+) -> str | None:
+    """The newest `audit/<name>/<date>` tag (of `deployment`'s name, when given; dated before
+    `before`, when given, so that auditing a date again compares with the audit before it)."""
     repo = open_repo(root)
     prefix = AUDIT_TAG_PREFIX + (deployment.split("/", 1)[-1] + "/" if deployment else "")
-    tags = [t for t in repo.tags if t.name.startswith(prefix)]
+    tags = [
+        t
+        for t in repo.tags
+        if t.name.startswith(prefix) and (before is None or t.name[-10:] < before.isoformat())
+    ]
     if not tags:
         return None
     newest = max(tags, key=lambda t: (t.commit.committed_date, t.name))

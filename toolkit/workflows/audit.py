@@ -140,7 +140,7 @@ def _audit_one(
     result.checks += artifact_checks(root, graph, deployment, remote=remote)
     result.checks += evaluation_checks(graph, deployment, as_of, interval)
     result.checks += operations_checks(graph, deployment)
-    result.previous, result.changes = changes_since_last_audit(root, deployment)
+    result.previous, result.changes = changes_since_last_audit(root, deployment, as_of)
     result.checks.append(_changes_check(result.previous, result.changes))
     if run:
         result.reproduction = _reproduce(root, deployment)
@@ -485,10 +485,12 @@ def operations_checks(graph: Graph, deployment: Deployment) -> list[Check]:
 # ------------------------------------------------------------------- changes and reproduce
 
 
-def changes_since_last_audit(root: Path, deployment: Deployment) -> tuple[str | None, Diff]:
+def changes_since_last_audit(
+    root: Path, deployment: Deployment, as_of: dt.date
+) -> tuple[str | None, Diff]:
     from toolkit.history import default_base, diff, last_audit_tag
 
-    previous = last_audit_tag(root, str(deployment.ref))
+    previous = last_audit_tag(root, str(deployment.ref), before=as_of)
     base = previous or default_base(root)
     result = diff(root, base, "HEAD")
     result.added = [r for r in result.added if not r.startswith("Audit/")]
@@ -575,7 +577,10 @@ def record(result: AuditResult, report: str, report_format: str, path: str | Non
             "spec": spec,
         }
         written.append(create_manifest(result.root, "Audit", name, document))
-    repo.index.add([str(p.relative_to(result.root)) for p in written])
+    files = [str(p.relative_to(result.root)) for p in written]
+    if path and (result.root / path).is_file():
+        files.append(path)  # a report kept inside the repository is evidence too
+    repo.index.add(files)
     repo.index.commit(f"keel audit {result.as_of}: {result.status}")
     tags = []
     for audited in result.deployments:
