@@ -209,3 +209,23 @@ def test_generation_records_exact_match_and_rouge_l_of_greedy_outputs(
     }
     assert second.outputs_digest == first.outputs_digest  # greedy decoding is deterministic
     assert validate(repo).ok
+
+
+def test_the_evaluate_command_prints_what_it_recorded(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from toolkit.cli import main
+
+    _pin(repo, tiny_bert(tmp_path / "base"), "tiny")
+    _dataset(repo, "texts", [{"id": f"t{i}", "text": t} for i, t in enumerate(TINY_SENTENCES)])
+
+    code = main(["evaluate", "Model/tiny", "--dataset", "Dataset/texts", "--root", str(repo)])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("wrote manifests/evaluations/tiny-texts.yaml\n")
+    assert "  cosine_to_reference_mean: 1.0\n" in out
+    assert "latency p50/p95/p99: " in out
+    assert "outputs: artifacts/evaluations/tiny-texts.safetensors (sha256:" in out
+    assert main(["evaluate", "Model/tiny", "--root", str(repo)]) == 2
+    assert "give --dataset Dataset/<name>" in capsys.readouterr().err
