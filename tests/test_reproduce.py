@@ -360,3 +360,25 @@ def test_reproduce_never_reads_the_working_tree(story: Story, tmp_path: Path) ->
 
     assert _stage(result, "validate").status == PASSED
     assert _stage(result, "pull").status == PASSED
+
+
+def test_an_audit_with_reproduce_attaches_the_reproduce_report(
+    story: Story, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from toolkit.workflows.audit import PASS, audit
+    from toolkit.workflows.audit_report import to_html, to_markdown
+
+    root = _case(story, tmp_path)
+
+    result = audit(root, as_of=dt.date.today(), reproduce=True)
+
+    audited = result.deployments[0]
+    check = next(c for c in audited.checks if c.check == "reproduce")
+    assert check.status == PASS
+    assert check.message.startswith("reproduced at ")
+    assert audited.reproduction is not None
+    assert audited.reproduction.ok
+    assert "### Reproduce report" in to_markdown(result)
+    assert "| 6 | canary | PASS |" in to_html(result)
