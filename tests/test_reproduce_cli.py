@@ -125,3 +125,21 @@ def test_reproduce_and_evaluate_are_listed_without_importing_torch() -> None:
     ).stdout
 
     assert output.split() == ["0", "0", "False", "False"]
+
+
+def test_a_library_failing_inside_a_stage_fails_that_stage(
+    make_repo: Any, manifests: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toolkit.workflows import reproduce as module
+
+    def broken(context: Any) -> Any:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(module, "stage_validate", broken)
+    root = _committed(make_repo, manifests)
+
+    result = reproduce(root, "Deployment/search", workdir=tmp_path / "w")
+
+    assert result.stages[0].status == FAILED
+    assert result.stages[0].summary.startswith("unexpected OSError: disk on fire")
+    assert [s.status for s in result.stages[1:]] == [SKIPPED] * 6

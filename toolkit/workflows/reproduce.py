@@ -7,6 +7,7 @@ the user's working tree: REV is cloned into a work directory and DVC pulls into 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -153,6 +154,12 @@ def _run_stage(
         summary, details, status = str(failure), failure.details, FAILED
     except KeelError as error:
         summary, details, status = str(error), {}, FAILED
+    except Exception as error:  # a library failing mid-stage is that stage's failure
+        if os.environ.get("KEEL_DEBUG"):
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        summary = f"unexpected {type(error).__name__}: {first} (KEEL_DEBUG=1 shows where)"
+        details, status = {}, FAILED
     return StageResult(number, name, status, time.perf_counter() - start, summary, details)
 
 
