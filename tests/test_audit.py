@@ -16,7 +16,8 @@ from toolkit.bridges import dvc
 from toolkit.bridges.git import commit_all
 from toolkit.cli import main
 from toolkit.history import diff, log
-from toolkit.workflows.audit import FAIL, PASS, WARN, audit, record
+from toolkit.workflows.audit import audit, record
+from toolkit.workflows.audit_checks import FAIL, PASS, WARN
 from toolkit.workflows.audit_report import to_markdown
 from toolkit.workflows.validate import validate
 

@@ -275,7 +275,7 @@ def test_an_unknown_torchao_config_names_the_field(tiny_model_dir: Path) -> None
 
 
 def test_retrieval_metrics_count_ties_in_favour_of_the_relevant_passage() -> None:
-    from toolkit.workflows.evaluate import retrieval_metrics
+    from toolkit.workflows.tasks import retrieval_metrics
 
     queries = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     passages = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
@@ -291,7 +291,7 @@ def test_retrieval_metrics_count_ties_in_favour_of_the_relevant_passage() -> Non
 @pytest.mark.parametrize("q", [0, 37.5, 50, 95, 99, 100])
 def test_percentile_matches_numpy(q: float) -> None:
     numpy = pytest.importorskip("numpy")
-    from toolkit.workflows.evaluate import percentile
+    from toolkit.workflows.tasks import percentile
 
     samples = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.3]
 

@@ -367,7 +367,8 @@ def test_an_audit_with_reproduce_attaches_the_reproduce_report(
 ) -> None:
     import datetime as dt
 
-    from toolkit.workflows.audit import PASS, audit
+    from toolkit.workflows.audit import audit
+    from toolkit.workflows.audit_checks import PASS
     from toolkit.workflows.audit_report import to_html, to_markdown
 
     root = _case(story, tmp_path)

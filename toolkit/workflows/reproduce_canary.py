@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from toolkit.workflows.evaluate import REQUEST_FIELD
 from toolkit.workflows.reproduce import EXACT, WITHIN_TOLERANCE, StageFailed, canary_evaluation
+from toolkit.workflows.tasks import REQUEST_FIELD
 
 if TYPE_CHECKING:
     from toolkit.manifests import Evaluation
@@ -23,7 +23,8 @@ def compare_canary(context: Context) -> tuple[str, dict[str, Any]]:
     from toolkit.bridges.ml import Encoder, outputs_digest
     from toolkit.manifests import Dataset
     from toolkit.manifests.evaluation import Protocol
-    from toolkit.workflows import evaluate
+    from toolkit.workflows import tasks
+    from toolkit.workflows.fingerprint import environment, fingerprint_of
 
     evaluation = canary_evaluation(context)
     assert context.graph is not None
@@ -37,15 +38,15 @@ def compare_canary(context: Context) -> tuple[str, dict[str, Any]]:
     protocol = spec.protocol or Protocol(task="retrieval")
     dataset = context.graph.get_as(spec.dataset, Dataset)
     assert dataset is not None
-    rows = evaluate.read_rows(context.workdir, dataset, protocol.task)
+    rows = tasks.read_rows(context.workdir, dataset, protocol.task)
     runner = runner_for(protocol.task, context.tokenizer, context.model)
     context.encoder = runner if isinstance(runner, Encoder) else None
-    run = evaluate.run(runner, rows, protocol)
+    run = tasks.run(runner, rows, protocol)
     context.canary_outputs, context.canary_rows = run.outputs, rows
     digest = outputs_digest(run.outputs)
-    tools, env = evaluate.environment()
-    here = evaluate.fingerprint_of(tools, env)
-    recorded = evaluate.fingerprint_of(spec.tools, spec.environment)
+    tools, env = environment()
+    here = fingerprint_of(tools, env)
+    recorded = fingerprint_of(spec.tools, spec.environment)
     differences = {k: f"{recorded[k]} -> {here[k]}" for k in here if here[k] != recorded[k]}
     details: dict[str, Any] = {
         "evaluation": evaluation.ref,

@@ -114,7 +114,7 @@ def train(root: Path, ref: str) -> TrainResult:
 
 
 def _pairs(root: Path, graph: Graph, run: TrainingRun) -> list[tuple[str, str]]:
-    from toolkit.workflows.evaluate import read_rows
+    from toolkit.workflows.tasks import read_rows
 
     pairs = []
     for ref in run.spec.datasets:
@@ -147,7 +147,7 @@ def _record(
 ) -> None:
     from toolkit.digests import canonical_json_digest
     from toolkit.manifest_writer import edit_manifest, sync_value
-    from toolkit.workflows.evaluate import hardware
+    from toolkit.workflows.fingerprint import hardware
     from toolkit.workflows.track import track
     from toolkit.workflows.verify import load_graph
 
