@@ -22,14 +22,8 @@ from jsonschema import Draft202012Validator
 from toolkit.loading import load_file
 from toolkit.manifests.deployment import Deployment
 from toolkit.parsing import Parsed, parse_document
-from toolkit.serving import (
-    Contract,
-    ContractServer,
-    Exchange,
-    TrafficResult,
-    fetch,
-    send_requests,
-)
+from toolkit.serving import Contract, ContractServer
+from toolkit.serving_client import Exchange, TrafficResult, fetch, send_requests
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

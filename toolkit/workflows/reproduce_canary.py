@@ -206,7 +206,8 @@ def serve_canary(context: Context) -> tuple[str, dict[str, Any]]:
     """Serve the API contract on localhost, send the canary through it, check the answers."""
     import torch
 
-    from toolkit.serving import Contract, ContractServer, fetch, send_requests
+    from toolkit.serving import Contract, ContractServer
+    from toolkit.serving_client import fetch, send_requests
 
     deployment, encoder = context.deployment, context.encoder
     assert deployment is not None
