@@ -110,6 +110,7 @@ def test_an_overdue_runbook_fails(tmp_path: Path, capsys: pytest.CaptureFixture[
         ("keel pull Deployment/search --frobnicate", "No such option '--frobnicate'"),
         ("keel pull Deployment/nowhere", "Deployment/nowhere does not exist"),
         ("keel hooks instal", "`instal` is not a `keel hooks` command"),
+        ("keel validate -x", "No such option '-x'"),
     ],
 )
 def test_a_runbook_step_keel_cannot_run_fails(tmp_path: Path, command: str, problem: str) -> None:
@@ -269,3 +270,25 @@ def test_diff_of_an_unknown_manifest_is_a_usage_error(tmp_path: Path) -> None:
     root = _history(tmp_path)
 
     assert main(["diff", "HEAD~1", "HEAD", "Model/nope", "--root", str(root)]) == 2
+
+
+def test_checking_runbook_commands_leaves_keel_help_as_it_was(tmp_path: Path) -> None:
+    """click caches a command's help option from the first context it sees: an audit run
+    before anything else must not change `keel ... --help` (a fresh process shows it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = audited_repo(tmp_path)
+    code = (
+        "import datetime, sys; from pathlib import Path; "
+        "from toolkit.workflows.audit import audit; "
+        "audit(Path(sys.argv[1]), as_of=datetime.date(2026, 11, 24)); "
+        "from toolkit.cli.reference import render_reference; print(render_reference(), end='')"
+    )
+    rendered = subprocess.run(
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True
+    ).stdout
+
+    committed = (Path(__file__).parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert rendered == committed

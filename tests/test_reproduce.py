@@ -22,10 +22,10 @@ import pytest
 
 from toolkit.bridges import dvc
 from toolkit.cli import main
-from toolkit.workflows.reproduce import EXACT, PASSED, SKIPPED, reproduce
+from toolkit.workflows.reproduce import EXACT, PASSED, SKIPPED, WITHIN_TOLERANCE, reproduce
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from toolkit.workflows.reproduce import Reproduction
 
@@ -291,32 +291,48 @@ def _save_adapter_for_a_smaller_base(path: Path) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(path), {"format": "pt"})
 
 
-def test_a_changed_canary_expectation_fails_at_stage_6_naming_the_example(
-    story: Story, tmp_path: Path
+def _record_other_outputs(
+    root: Path, change: Callable[[Any], None], tools: dict[str, str] | None = None
 ) -> None:
-    import torch
+    """Rewrite the recorded canary outputs (and, given `tools`, the recorded library versions:
+    another environment), re-track, push and commit, as a person editing the record would."""
     from safetensors.torch import load_file, save_file
 
     from toolkit.bridges.ml import outputs_digest
     from toolkit.manifest_writer import edit_manifest
     from toolkit.workflows.transfer import pull, push
 
-    root = _case(story, tmp_path)
     pull(root, ["Evaluation/semantic-search-canary"])
     relative = "artifacts/evaluations/semantic-search-canary.safetensors"
     outputs = load_file(str(root / relative))["outputs"].clone()
-    outputs[3, 0] += torch.tensor(1e-3)
+    change(outputs)
     (root / relative).unlink()
     save_file({"outputs": outputs}, str(root / relative))
     dvc.add(root, [root / relative], {})
+
+    def edit(data: Any) -> None:
+        data["spec"]["outputs"]["digest"] = outputs_digest(outputs)
+        data["spec"]["tools"].update(tools or {})
+
     edit_manifest(
         root / "manifests/evaluations/semantic-search-canary.yaml",
         "Evaluation",
         "semantic-search-canary",
-        lambda data: data["spec"]["outputs"].__setitem__("digest", outputs_digest(outputs)),
+        edit,
     )
     push(root)
-    _commit(root, "record a different expectation for canary example 4")
+    _commit(root, "record other canary outputs")
+
+
+def _nudge_example_4(outputs: Any) -> None:
+    outputs[3, 0] += 1e-3
+
+
+def test_a_changed_canary_expectation_fails_at_stage_6_naming_the_example(
+    story: Story, tmp_path: Path
+) -> None:
+    root = _case(story, tmp_path)
+    _record_other_outputs(root, _nudge_example_4)
 
     summary = _failed_at(_reproduce(root, tmp_path), 6)
 
@@ -326,6 +342,46 @@ def test_a_changed_canary_expectation_fails_at_stage_6_naming_the_example(
     fourth = json.loads(rows.splitlines()[3])["id"]
     assert f"row 3 (query of {fourth}" in summary
     assert "max abs diff 0.001" in summary
+
+
+def test_another_environment_is_reproduced_within_tolerance(story: Story, tmp_path: Path) -> None:
+    """Recorded with another torch: the outputs need only stay within spec.tolerance."""
+    root = _case(story, tmp_path)
+    _record_other_outputs(root, _nudge_example_4, {"torch": "2.12.0+cpu"})
+
+    result = _reproduce(root, tmp_path)
+
+    canary = _stage(result, "canary")
+    assert result.ok, result.failed
+    assert canary.details["outcome"] == WITHIN_TOLERANCE
+    assert canary.summary == (
+        "40 canary examples: within tolerance (Evaluation/semantic-search-canary)"
+    )
+    assert canary.details["fingerprint"] == {"torch": f"2.12.0+cpu -> {_torch_version()}"}
+    assert canary.details["worst"]["maxAbsDiff"] == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_another_environment_beyond_tolerance_fails_at_stage_6(
+    story: Story, tmp_path: Path
+) -> None:
+    def flip_example_4(outputs: Any) -> None:
+        outputs[3] = -outputs[3]
+
+    root = _case(story, tmp_path)
+    _record_other_outputs(root, flip_example_4, {"torch": "2.12.0+cpu"})
+
+    summary = _failed_at(_reproduce(root, tmp_path), 6)
+
+    assert summary.startswith(
+        "Evaluation/semantic-search-canary spec.tolerance.minCosine: -1.000000 is below 0.99"
+    )
+    assert "first differing example: row 3" in summary
+
+
+def _torch_version() -> str:
+    import torch
+
+    return str(torch.__version__)
 
 
 def test_a_changed_recorded_metric_fails_at_stage_6(story: Story, tmp_path: Path) -> None:

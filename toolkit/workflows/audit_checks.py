@@ -131,7 +131,9 @@ def keel_command_problem(graph: Graph, args: list[str]) -> str | None:
         return "no keel command given"
     if args[0] not in COMMANDS:
         return f"`{args[0]}` is not a keel command (known: {', '.join(sorted(COMMANDS))})"
-    context = click.Context(cli, info_name="keel")
+    # the group's own settings: click caches each command's help option from the first
+    # context it sees, and `keel ... -h` must stay valid (and help output unchanged)
+    context = click.Context(cli, info_name="keel", **cli.context_settings)
     command = cli.get_command(context, args[0])
     assert command is not None
     try:
