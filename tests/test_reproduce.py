@@ -439,3 +439,28 @@ def test_an_audit_with_reproduce_attaches_the_reproduce_report(
     assert audited.reproduction.ok
     assert "### Reproduce report" in to_markdown(result)
     assert "| 6 | canary | PASS |" in to_html(result)
+
+
+def test_train_and_quantize_commands_record_what_they_measure(
+    story: Story, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run again on the same machine, both give the recorded bytes: nothing to commit."""
+    from toolkit.workflows.transfer import pull
+
+    root = _case(story, tmp_path)
+    pull(root, ["Deployment/semantic-search"])
+    adapter = root / "manifests/adapters/minilm-search-lora.yaml"
+    before = adapter.read_text(encoding="utf-8")
+
+    assert main(["train", "TrainingRun/minilm-search-lora", "--root", str(root)]) == 0
+    trained = capsys.readouterr().out
+    assert main(["quantize", "Quantization/minilm-search-int8", "--root", str(root)]) == 0
+    quantized = capsys.readouterr().out
+
+    assert trained.startswith("Adapter/minilm-search-lora: 40 steps in ")
+    assert "73728 trainable parameters; adapter_config.json, adapter_model.safetensors" in trained
+    assert quantized.startswith("Quantization/minilm-search-int8: 37 linear layers quantized; ")
+    assert quantized.endswith("(unchanged)\n")
+    assert adapter.read_text(encoding="utf-8") == before
+    changed = git.Repo(root).git.diff("--name-only").split()
+    assert changed == ["manifests/training-runs/minilm-search-lora.yaml"]  # its duration

@@ -73,6 +73,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "diff",
         "Compare manifests between two revisions, field by field.",
     ),
+    "train": (
+        "toolkit.cli.train",
+        "train",
+        "Run the LoRA fine-tune a TrainingRun records; write back the adapter.",
+    ),
+    "quantize": (
+        "toolkit.cli.train",
+        "quantize",
+        "Run a Quantization's recipe and record the result's tensor digest.",
+    ),
     "track": ("toolkit.cli.track", "track", "Put files under DVC and pin them in a manifest."),
     "verify": (
         "toolkit.cli.verify",

@@ -8,6 +8,7 @@ what was measured: files and digests on the Adapter, the outcome on the Training
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,7 @@ def train(root: Path, ref: str) -> TrainResult:
     staging = target.with_name(f".{target.name}.training")
     shutil.rmtree(staging, ignore_errors=True)
     files = save_adapter(trained.model, staging)
+    _portable_config(staging / "adapter_config.json", subject.model.spec.directory)
     _replace_directory(staging, target)
     _record(root, run, adapter, subject, trained, files)
     return TrainResult(
@@ -125,6 +127,14 @@ def _pairs(root: Path, graph: Graph, run: TrainingRun) -> list[tuple[str, str]]:
     if not pairs:
         raise UsageError(f"{run.ref} spec.datasets: no (query, passage) rows to train on")
     return pairs
+
+
+def _portable_config(path: Path, base_directory: str) -> None:
+    """peft records the base model's absolute path, which makes the file's bytes (and its
+    sha256) differ from one checkout to the next; record the repository-relative directory."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base_directory
+    path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
 
 def _replace_directory(staging: Path, target: Path) -> None:
