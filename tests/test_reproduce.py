@@ -103,6 +103,8 @@ def test_the_main_job_reproduces_exactly_with_the_api_served(story: Story) -> No
     assert serve["healthz"] == 200
     assert serve["invalidInputStatus"] == 400
     assert serve["texts"] == 40
+    assert set(serve["latencyMs"]) == {"p50", "p95", "p99"}
+    assert all(value == round(value, 2) > 0 for value in serve["latencyMs"].values())
 
 
 def test_the_main_job_prints_each_step_and_the_report(story: Story) -> None:

@@ -259,7 +259,9 @@ def serve_canary(context: Context) -> tuple[str, dict[str, Any]]:
     details = {
         "requests": len(bodies),
         "texts": len(texts),
-        "latencyMs": traffic.latency_percentiles() if traffic.exchanges else {},
+        "latencyMs": {k: round(v, 2) for k, v in traffic.latency_percentiles().items()}
+        if traffic.exchanges
+        else {},
         "healthz": health[0],
         "invalidInputStatus": invalid.exchanges[0].status if invalid.exchanges else None,
     }
