@@ -291,7 +291,7 @@ def test_retrieval_metrics_count_ties_in_favour_of_the_relevant_passage() -> Non
 @pytest.mark.parametrize("q", [0, 37.5, 50, 95, 99, 100])
 def test_percentile_matches_numpy(q: float) -> None:
     numpy = pytest.importorskip("numpy")
-    from toolkit.workflows.tasks import percentile
+    from toolkit.metrics import percentile
 
     samples = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.3]
 

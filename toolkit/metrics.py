@@ -263,6 +263,18 @@ def rouge_l(predicted: Sequence[str], expected: Sequence[str], normalise: bool =
 
 # --- the table of metric names ----------------------------------------------------------------
 
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """numpy.percentile's default: linear interpolation between the closest ranks."""
+    ordered = sorted(samples)
+    if not ordered:
+        raise ValueError("percentile: expected at least one sample, got none")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
 Kind = Literal["classification", "retrieval", "embedding", "generation"]
 
 

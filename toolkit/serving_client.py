@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import math
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
+from toolkit.metrics import percentile
 from toolkit.serving import _JSON, EMBED_PATHS, Contract, _first_problem
 
 if TYPE_CHECKING:
@@ -52,13 +52,7 @@ class TrafficResult:
             raise ValueError(
                 "latency_percentiles: expected at least one answered request, got none"
             )
-        return {f"p{q}": _percentile(latencies, q) for q in _PERCENTILES}
-
-
-def _percentile(ordered: Sequence[float], q: float) -> float:
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+        return {f"p{q}": percentile(latencies, q) for q in _PERCENTILES}
 
 
 def _opener() -> urllib.request.OpenerDirector:

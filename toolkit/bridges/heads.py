@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.bridges.ml import (
-    Encoder,
-    _check_safetensors_weights,
-    _local_dir,
-    _torch,
-    _transformers,
-)
+from toolkit.bridges.ml import Encoder, _torch, load_model
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
 AUTO_CLASSES = {
     "retrieval": "AutoModel",
@@ -33,14 +27,7 @@ AUTO_CLASSES = {
 
 def load_model_for(model_dir: Path, task: str) -> Any:
     """The fp32 model with the head `task` needs, from local safetensors only, in eval mode."""
-    path = _local_dir(Path(model_dir), "model")
-    _check_safetensors_weights(path)
-    torch = _torch()
-    auto = getattr(_transformers(), AUTO_CLASSES[task])
-    model = auto.from_pretrained(
-        str(path), local_files_only=True, use_safetensors=True, dtype=torch.float32
-    )
-    return model.eval()
+    return load_model(model_dir, AUTO_CLASSES[task])
 
 
 @dataclass(frozen=True)

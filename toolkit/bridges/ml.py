@@ -144,13 +144,14 @@ def load_tokenizer(tokenizer_dir: Path) -> Any:
     return transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 
 
-def load_model(model_dir: Path) -> Any:
-    """The fp32 base model in a local directory, from safetensors weights only, in eval mode."""
+def load_model(model_dir: Path, auto_class: str = "AutoModel") -> Any:
+    """The fp32 model in a local directory (with the head `auto_class` gives), from safetensors
+    weights only, in eval mode."""
     path = _local_dir(Path(model_dir), "model")
     _check_safetensors_weights(path)
     torch = _torch()
-    transformers = _transformers()
-    model = transformers.AutoModel.from_pretrained(
+    auto = getattr(_transformers(), auto_class)
+    model = auto.from_pretrained(
         str(path), local_files_only=True, use_safetensors=True, dtype=torch.float32
     )
     return model.eval()

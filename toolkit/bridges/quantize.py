@@ -10,9 +10,7 @@ casts through torch. Schemes that need a GPU library fail with a message saying 
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +21,6 @@ from toolkit.digests import canonical_tensor_digest
 from toolkit.errors import KeelError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from toolkit.manifests.quantization import Recipe
 
 CASTS = {"fp16": "float16", "bf16": "bfloat16"}
@@ -48,24 +44,9 @@ class Quantized:
     tensor_digest: str
 
 
-@contextlib.contextmanager
-def _quiet_import() -> Iterator[None]:
-    """torchao logs a warning for every optional CUDA kernel it cannot load on a CPU machine,
-    and torch one per enum it registers; neither is actionable here."""
-    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
 def torchao() -> Any:
-    with _quiet_import():
-        return _require("torchao")
+    _torch()  # quiets torchao's import-time warnings (see toolkit.bridges.ml)
+    return _require("torchao")
 
 
 def quantize(model: Any, scheme: str, recipe: Recipe) -> Quantized:
@@ -95,8 +76,7 @@ def quantize(model: Any, scheme: str, recipe: Recipe) -> Quantized:
 def _torchao(model: Any, recipe: Recipe) -> Quantized:
     torch = _torch()
     ao = torchao()
-    with _quiet_import():
-        quantization = importlib.import_module("torchao.quantization")
+    quantization = importlib.import_module("torchao.quantization")
     config_class = getattr(quantization, recipe.config, None)
     if config_class is None:
         raise QuantizationError(
@@ -137,18 +117,11 @@ def state_dict_digest(model: Any) -> str:
         return canonical_tensor_digest(path)
 
 
-def save_quantized(model: Any, path: Path) -> None:
-    """Write the (possibly quantized) state dict as safetensors, never as a pickle."""
-    tensors, metadata = _flat_state_dict(model)
-    _require("safetensors.torch").save_file(tensors, str(path), metadata=metadata)
-
-
 def _flat_state_dict(model: Any) -> tuple[dict[str, Any], dict[str, str] | None]:
     state = model.state_dict()
     if any(type(t).__module__.startswith("torchao") for t in state.values()):
         torchao()
-        with _quiet_import():
-            support = importlib.import_module("torchao.prototype.safetensors.safetensors_support")
+        support = importlib.import_module("torchao.prototype.safetensors.safetensors_support")
         tensors, metadata = support.flatten_tensor_state_dict(state)
         return tensors, metadata
     # safetensors refuses shared storage (tied embeddings); separate copies digest the same

@@ -314,7 +314,9 @@ def stage_adapter(context: Context) -> tuple[str, dict[str, Any]]:
     assert subject is not None
     if subject.adapter is None:
         return "the deployment has no adapter", {"skipped": True}
-    context.base_digest = pipeline.weights_digest(context.workdir, subject.model)
+    # stage 2 checked every weight file's sha256 and tensor digest against the Model, so its
+    # recorded weights digest is the digest of the base on disk: no need to hash it again
+    context.base_digest = subject.model.weights_digest()
     problems = pipeline.check_adapter(
         context.workdir, context.model, subject.adapter, context.base_digest
     )

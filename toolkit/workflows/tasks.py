@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import UsageError
+from toolkit.metrics import percentile
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -213,17 +214,6 @@ def _row_for(text: str, task: str) -> dict[str, Any]:
     row: dict[str, Any] = {key: "" for key in ROW_FIELDS[task]}
     row.update({"id": "latency", REQUEST_FIELD[task]: text})
     return row
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    """numpy.percentile's default (linear interpolation between closest ranks)."""
-    ordered = sorted(samples)
-    if not ordered:
-        raise ValueError("no samples")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def latency_summary(samples: Sequence[float]) -> dict[str, Any]:
