@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -402,10 +405,46 @@ def test_a_missing_license_or_owner_is_a_usage_error(repo: Path, tmp_path: Path)
     assert _load(repo / MODEL)["spec"]["license"] == "apache-2.0"
 
 
-def test_remote_check_never_reaches_the_network_when_offline(repo: Path, hub: Path) -> None:
+def test_remote_check_never_reaches_the_network_when_offline(
+    repo: Path, hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HF_HUB_OFFLINE is honoured when it is set after huggingface_hub was imported."""
+    import huggingface_hub  # noqa: F401 - imported first on purpose
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UsageError, match="HF_HUB_OFFLINE"):
         pin(repo, _request(hub, remote=True))
     assert not (repo / "artifacts").exists()
+
+
+@pytest.mark.parametrize("offline", ["1", None])
+def test_remote_check_in_a_fresh_process_exits_2(
+    repo: Path, hub: Path, offline: str | None
+) -> None:
+    """As a user runs it: HF_HUB_OFFLINE set (or not) before anything is imported. No network
+    here either way; a closed port on this machine stands for an unreachable hub."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
+    env["HF_ENDPOINT"] = f"http://127.0.0.1:{_closed_port()}"
+    if offline:
+        env["HF_HUB_OFFLINE"] = offline
+    command = [sys.executable, "-m", "toolkit", "pin", "acme/tiny", "--name", "tiny"]
+    command += ["--cache-dir", str(hub), "--root", str(repo), "--owner", "x@example.com"]
+    result = subprocess.run(
+        [*command, "--remote"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("keel: error: --remote")
+    assert result.stderr.count("\n") == 1
+    assert ("HF_HUB_OFFLINE" if offline else "cannot reach the hub over the network") in (
+        result.stderr
+    )
+    assert not (repo / "artifacts").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_cli_pins_and_maps_errors_to_exit_codes(

@@ -13,6 +13,7 @@ What a snapshot's files say (config.json, tokenizer files, model card) is read b
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from toolkit.errors import ChecksumError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from huggingface_hub import CachedRepoInfo, CachedRevisionInfo
+    from huggingface_hub import CachedRepoInfo, CachedRevisionInfo, ModelInfo
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 LFS_ETAG = re.compile(r"^[0-9a-f]{64}$")
@@ -153,27 +154,23 @@ def check_blob(file: SnapshotFile, sha256: str) -> bool:
     return False
 
 
+def hub_offline() -> str | None:
+    """The variable that switches the hub off now, as huggingface_hub reads it (HF_HUB_OFFLINE,
+    or TRANSFORMERS_OFFLINE). huggingface_hub reads them once, at import, so a value set later
+    (by a test, or a wrapper script) would otherwise be ignored."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+            return name
+    return None
+
+
 def check_remote(repo_id: str, revision: str, files: Mapping[str, tuple[Path, str]]) -> int:
     """Compare {relative path: (local path, sha256)} with the hub's record of `revision`,
     without downloading: LFS files by sha256, the rest by git blob sha1. Returns how many."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    try:
-        info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
-    except OfflineModeIsEnabled:
-        raise UsageError(
-            "--remote needs the hub, but HF_HUB_OFFLINE is set; unset it or drop --remote"
-        ) from None
-    except (RepositoryNotFoundError, RevisionNotFoundError) as error:
-        raise UsageError(f"--remote: the hub has no {repo_id} at {revision}: {error}") from None
-    except (HfHubHTTPError, OSError) as error:
-        raise UsageError(f"--remote: cannot reach the hub ({error}); retry later") from None
+    switch = hub_offline()
+    if switch:
+        raise UsageError(f"--remote needs the hub, but {switch} is set; unset it or drop --remote")
+    info = _model_info(repo_id, revision)
     siblings = {s.rfilename: s for s in info.siblings or []}
     for relative, (path, sha256) in files.items():
         sibling = siblings.get(relative)
@@ -194,3 +191,29 @@ def check_remote(repo_id: str, revision: str, files: Mapping[str, tuple[Path, st
                 f"local copy has {found}; delete it from the cache and download it again"
             )
     return len(files)
+
+
+def _model_info(repo_id: str, revision: str) -> ModelInfo:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import (
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = os.environ.get("HF_ENDPOINT") or None  # read now, not at huggingface_hub import
+    try:
+        return HfApi(endpoint=endpoint).model_info(repo_id, revision=revision, files_metadata=True)
+    except OfflineModeIsEnabled:
+        raise UsageError(
+            "--remote needs the hub, but huggingface_hub was imported with HF_HUB_OFFLINE or "
+            "TRANSFORMERS_OFFLINE set; unset them or drop --remote"
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as error:
+        raise UsageError(f"--remote: the hub has no {repo_id} at {revision}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - any HTTP client or transport failure of the hub
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise UsageError(
+            f"--remote: cannot reach the hub over the network ({reason}); check the network "
+            "or HF_ENDPOINT and retry, or drop --remote"
+        ) from None
