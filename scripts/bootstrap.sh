@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Set up .venv with keel, the ML extra and the dev tools. Safe to run again: it only installs
-# what is missing or changed (pip decides). torch is pinned to the CPU build this machine
-# serves from local disk; any other spec may download a multi-GB CUDA build.
+# Set up .venv with exactly the versions in requirements.lock (keel's dependencies, the ML extra
+# and the dev tools, every file checked against its sha256), then keel itself, editable.
+# Safe to run again: when .venv already matches the lock, pip changes nothing (a few seconds).
+# The lock pins torch to the CPU build this machine serves from local disk (pip's find-links,
+# /opt/wheels); any other spec may download a multi-GB CUDA build. To change a version, edit
+# pyproject.toml or requirements.in and regenerate the lock (the command is in its header).
 # The audit report's browser test needs Debian's chromium: installed here when apt can.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[ml,dev]"
+.venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock
+# keel's dependencies all came from the lock; its build backend (setuptools) too.
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
     && [ "$(id -u)" = 0 ]; then
     echo "bootstrap: installing chromium (for the audit report's browser test)"
