@@ -3,12 +3,14 @@ on which bit-identical outputs depend."""
 
 from __future__ import annotations
 
+import hashlib
 import platform
 from pathlib import Path
 from typing import Any
 
 TOOLS = ("torch", "transformers", "peft", "torchao", "tokenizers", "safetensors")
 FINGERPRINT_ENVIRONMENT = ("cpuCapability", "quantizedEngine")
+LOCK_FILE = "requirements.lock"
 
 
 def hardware() -> dict[str, Any]:
@@ -50,7 +52,25 @@ def environment() -> tuple[dict[str, str], dict[str, str]]:
     tools.update({name: fingerprint[name] for name in TOOLS if fingerprint[name] != "absent"})
     env = {key: fingerprint[key] for key in FINGERPRINT_ENVIRONMENT}
     env["platform"] = platform.platform()
+    digest = lock_digest()
+    if digest is not None:
+        env["lockDigest"] = digest
     return tools, env
+
+
+def lock_digest(project_root: Path | None = None) -> str | None:
+    """sha256 of the requirements.lock in keel's project root, the directory above the imported
+    toolkit package (a source checkout or an editable install); None where there is none (keel
+    installed from a wheel). Recorded beside the fingerprint, not part of it."""
+    if project_root is None:
+        import toolkit
+
+        project_root = Path(toolkit.__file__).resolve().parents[1]
+    try:
+        data = (project_root / LOCK_FILE).read_bytes()
+    except OSError:
+        return None
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def fingerprint_of(tools: dict[str, str], env: dict[str, str]) -> dict[str, str]:
