@@ -123,9 +123,10 @@ def test_environment_records_the_lock_digest_outside_the_fingerprint(
     monkeypatch.setattr(fingerprint, "lock_digest", lambda: "sha256:" + "ab" * 32)
     tools, env = fingerprint.environment()
     assert env["lockDigest"] == "sha256:" + "ab" * 32
-    assert "lockDigest" not in fingerprint.fingerprint_of(tools, env)
-    assert fingerprint.fingerprint_of(tools, env) == fingerprint.fingerprint_of(
-        tools, {k: v for k, v in env.items() if k != "lockDigest"}
+    hardware = {"cpu": "Some CPU", "threads": 2}
+    assert "lockDigest" not in fingerprint.fingerprint_of(tools, env, hardware)
+    assert fingerprint.fingerprint_of(tools, env, hardware) == fingerprint.fingerprint_of(
+        tools, {k: v for k, v in env.items() if k != "lockDigest"}, hardware
     )
 
     monkeypatch.setattr(fingerprint, "lock_digest", lambda: None)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import hashlib
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolkit.manifests.evaluation import EvaluationSpec
 
 TOOLS = ("torch", "transformers", "peft", "torchao", "tokenizers", "safetensors")
 FINGERPRINT_ENVIRONMENT = ("cpuCapability", "quantizedEngine")
+FINGERPRINT_HARDWARE = ("cpu", "threads")
 LOCK_FILE = "requirements.lock"
 
 
@@ -73,8 +77,30 @@ def lock_digest(project_root: Path | None = None) -> str | None:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def fingerprint_of(tools: dict[str, str], env: dict[str, str]) -> dict[str, str]:
-    """The part of the environment on which bit-identical outputs depend."""
+def fingerprint_of(
+    tools: dict[str, str], env: dict[str, str], hardware: dict[str, Any]
+) -> dict[str, str]:
+    """The part of the environment on which bit-identical outputs depend: library versions,
+    the kernel path (CPU capability, quantized engine), the CPU model and the thread count.
+    Measured (scripts/spread.json): one machine gives other bits with 1 thread than with 2,
+    and an Intel and an AMD CPU on the same AVX2 path give other bits too."""
     values = {name: tools.get(name, "absent") for name in TOOLS}
     values.update({key: env.get(key, "unknown") for key in FINGERPRINT_ENVIRONMENT})
+    values.update({key: str(hardware.get(key, "unknown")) for key in FINGERPRINT_HARDWARE})
     return values
+
+
+def current_fingerprint() -> dict[str, str]:
+    tools, env = environment()
+    return fingerprint_of(tools, env, hardware())
+
+
+def recorded_fingerprint(spec: EvaluationSpec) -> dict[str, str]:
+    return fingerprint_of(spec.tools, spec.environment, spec.hardware.model_dump())
+
+
+def fingerprint_differences(spec: EvaluationSpec) -> dict[str, str]:
+    """{key: "recorded -> here"} for each fingerprint value that differs; empty when the
+    outputs must be bit-identical to the record."""
+    here, recorded = current_fingerprint(), recorded_fingerprint(spec)
+    return {k: f"{recorded[k]} -> {here[k]}" for k in here if here[k] != recorded[k]}

@@ -24,7 +24,7 @@ def compare_canary(context: Context) -> tuple[str, dict[str, Any]]:
     from toolkit.manifests import Dataset
     from toolkit.manifests.evaluation import Protocol
     from toolkit.workflows import tasks
-    from toolkit.workflows.fingerprint import environment, fingerprint_of
+    from toolkit.workflows.fingerprint import fingerprint_differences
 
     evaluation = canary_evaluation(context)
     assert context.graph is not None
@@ -44,10 +44,7 @@ def compare_canary(context: Context) -> tuple[str, dict[str, Any]]:
     run = tasks.run(runner, rows, protocol)
     context.canary_outputs, context.canary_rows = run.outputs, rows
     digest = outputs_digest(run.outputs)
-    tools, env = environment()
-    here = fingerprint_of(tools, env)
-    recorded = fingerprint_of(spec.tools, spec.environment)
-    differences = {k: f"{recorded[k]} -> {here[k]}" for k in here if here[k] != recorded[k]}
+    differences = fingerprint_differences(spec)
     details: dict[str, Any] = {
         "evaluation": evaluation.ref,
         "examples": len(rows),
