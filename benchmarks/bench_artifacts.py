@@ -6,7 +6,7 @@ keel pins weights by sha256 and hands DVC the md5 it read in the same pass, so i
 about what its peers cost. In a temporary directory this writes one random F32 safetensors file
 of --size-gib GiB, copies it into a `keel init` repository (A, with a valid Model manifest whose
 spec.directory holds it) and a plain git + DVC repository (B), warms the page cache, then times:
-  1. in-process `toolkit.hashing.hash_file` (sha256) vs `hashlib.file_digest` (target >= 0.95x
+  1. in-process `toolkit.core.hashing.hash_file` (sha256) vs `hashlib.file_digest` (target >= 0.95x
      its throughput); sha256+md5 in one pass vs two file_digest passes (informational);
   2. `keel track FILE --into Model/bench` vs `dvc add FILE` in fresh repositories, neither tool
      having hashed the file before (target keel <= 1.3x dvc add);
@@ -39,7 +39,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
 from tests.factories import deployment_set  # noqa: E402
-from toolkit.hashing import hash_file  # noqa: E402
+from toolkit.core.hashing import hash_file  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -154,7 +154,7 @@ def main() -> int:
 
         sha256, both = digest("sha256"), hash_file(source, md5=True)
         if (hash_file(source).sha256, both.sha256, both.md5) != (sha256, sha256, digest("md5")):
-            sys.exit("bench: toolkit.hashing.hash_file disagrees with hashlib")
+            sys.exit("bench: toolkit.core.hashing.hash_file disagrees with hashlib")
         hash_s = medians(lambda: hash_file(source), lambda: digest("sha256"), repeat)
         two_s = medians(
             lambda: hash_file(source, md5=True), lambda: (digest("sha256"), digest("md5")), repeat

@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_validate, benc
 from bench_artifacts import WEIGHTS, medians, model_manifest, warm, write_safetensors
 from bench_validate import Manifests, generate
 
-from toolkit.hashing import hash_file
-from toolkit.schemas import schema_filename
-from toolkit.workflows.init import KIND_DIRECTORIES
-from toolkit.workflows.validate import validate
+from toolkit.core.hashing import hash_file
+from toolkit.core.schemas import schema_filename
+from toolkit.workflows.authoring.init import KIND_DIRECTORIES
+from toolkit.workflows.validation.validate import validate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -149,7 +149,7 @@ def profile(root: Path, staged: list[Path], env: dict[str, str]) -> str:
     profiler.runcall(validate, root, staged, neighbours=True)
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(20)
-    python, module = str(BIN / "python"), "import toolkit.workflows.validate"
+    python, module = str(BIN / "python"), "import toolkit.workflows.validation.validate"
     out.write("process start, median of 5 (.keel/ kept):\n")
     for argv in ([python, "-c", "pass"], [python, "-c", module], ["keel", "--help"]):
         seconds = medians(partial(run_ok, argv, root, env), lambda: None, 5)[0]
@@ -157,7 +157,7 @@ def profile(root: Path, staged: list[Path], env: dict[str, str]) -> str:
     argv = [python, "-X", "importtime", "-c", module]
     lines = run_ok(argv, root, env, stderr=True).splitlines()
     found = [re.match(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)", line) for line in lines]
-    out.write("-X importtime of toolkit.workflows.validate, top 12 by cumulative:\n")
+    out.write("-X importtime of toolkit.workflows.validation.validate, top 12 by cumulative:\n")
     for m in sorted((m for m in found if m), key=lambda m: -int(m[2]))[:12]:
         out.write(f"  {int(m[2]) / 1000:8.1f} ms (self {int(m[1]) / 1000:5.1f}) {m[3]}\n")
     return out.getvalue()

@@ -102,9 +102,9 @@ KEEL, DVC = tool("keel"), tool("dvc")
 
 def build(tmp: Path) -> Path:
     """The example repository with the whole story told (in-process; not timed)."""
-    from toolkit.errors import KeelError
-    from toolkit.workflows.demo import demo
-    from toolkit.workflows.demo_story import tell_story
+    from toolkit.core.errors import KeelError
+    from toolkit.workflows.demo.demo import demo
+    from toolkit.workflows.demo.story import tell_story
 
     root = tmp / "repo"
     start = time.perf_counter()
@@ -123,10 +123,10 @@ def bare_job(repo: Path) -> dict[str, Any]:
     """What the bare script needs, read from the manifests: the paths and recipe keel uses,
     and the .dvc files keel's pull stage fetches for the deployment."""
     from toolkit.manifests import Dataset, Deployment, Evaluation
-    from toolkit.workflows import pipeline
-    from toolkit.workflows.reproduce import Context, canary_evaluation
-    from toolkit.workflows.transfer import _targets
-    from toolkit.workflows.verify import load_graph
+    from toolkit.workflows.artifacts.transfer import _targets
+    from toolkit.workflows.artifacts.verify import load_graph
+    from toolkit.workflows.evaluation import pipeline
+    from toolkit.workflows.reproduce.reproduce import Context, canary_evaluation
 
     graph = load_graph(repo)
     context = Context(repo, DEPLOYMENT, "HEAD", repo, False, graph=graph)

@@ -6,7 +6,7 @@ It writes COUNT valid manifests (copies of the complete deployment in tests/fact
 so every `Kind/name` reference still resolves) into a temporary keel repository, exports their
 JSON Schemas with `keel schema export`, then times whole processes (median of --repeat runs):
 `keel validate` on the tree, check-jsonschema once per kind (summed), and `keel --help`; and
-`toolkit.workflows.validate.validate` in-process. Targets (reported, never asserted):
+`toolkit.workflows.validation.validate.validate` in-process. Targets (reported, never asserted):
 keel >= 5x faster than check-jsonschema while checking more (parse, schema, references,
 gates); check-jsonschema needs about 4 ms/file here; `keel --help` < 0.15 s. Exits non-zero only
 if a tool reports the manifests invalid. --profile adds the in-process cProfile top 25 (cumtime).
@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
 from tests.factories import deployment_set, write_set  # noqa: E402
-from toolkit.schemas import schema_filename  # noqa: E402
-from toolkit.workflows.validate import validate  # noqa: E402
+from toolkit.core.schemas import schema_filename  # noqa: E402
+from toolkit.workflows.validation.validate import validate  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -48,8 +48,8 @@ THREADS = (1, 2)
 
 def evaluation_refs(root: Path) -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from toolkit.workflows.demo_story import evaluation_order
-    from toolkit.workflows.verify import load_graph
+    from toolkit.workflows.artifacts.verify import load_graph
+    from toolkit.workflows.demo.story import evaluation_order
 
     return evaluation_order(load_graph(root))
 

@@ -347,7 +347,7 @@ def with_real_files(root: Path, manifests: dict[str, dict[str, Any]]) -> dict[st
     """Write real artifact files under root and record their true sha256 and size in `manifests`."""
     import struct
 
-    from toolkit.digests import canonical_tensor_digest
+    from toolkit.core.digests import canonical_tensor_digest
 
     weights = safetensors_bytes(
         {
@@ -451,9 +451,9 @@ def audited_repo(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None
     """The factory deployment with real files, in git, its weights pushed to a DVC remote."""
 
     from toolkit.bridges.git import commit_all
-    from toolkit.workflows.init import init
-    from toolkit.workflows.track import track
-    from toolkit.workflows.transfer import push
+    from toolkit.workflows.artifacts.track import track
+    from toolkit.workflows.artifacts.transfer import push
+    from toolkit.workflows.authoring.init import init
 
     root = tmp_path / "repo"
     data = deployment_set()

@@ -15,11 +15,11 @@ from factories import audited_repo, deployment_set, identity, write_set
 from toolkit.bridges import dvc
 from toolkit.bridges.git import commit_all
 from toolkit.cli import main
-from toolkit.history import diff, log
-from toolkit.workflows.audit import audit, record
-from toolkit.workflows.audit_checks import FAIL, PASS, WARN
-from toolkit.workflows.audit_report import to_markdown
-from toolkit.workflows.validate import validate
+from toolkit.workflows.audit.audit import audit, record
+from toolkit.workflows.audit.checks import FAIL, PASS, WARN
+from toolkit.workflows.audit.history import diff, log
+from toolkit.workflows.audit.report import to_markdown
+from toolkit.workflows.validation.validate import validate
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -138,7 +138,7 @@ def test_non_keel_steps_are_listed_for_a_person(tmp_path: Path) -> None:
 
 
 def test_a_weight_file_changed_in_the_remote_fails_the_remote_check(tmp_path: Path) -> None:
-    from toolkit.dvcfiles import read_dvc_file
+    from toolkit.core.dvcfiles import read_dvc_file
 
     root = audited_repo(tmp_path)
     out = read_dvc_file(root / "artifacts/models/base/model.safetensors.dvc")
@@ -282,7 +282,7 @@ def test_checking_runbook_commands_leaves_keel_help_as_it_was(tmp_path: Path) ->
     root = audited_repo(tmp_path)
     code = (
         "import datetime, sys; from pathlib import Path; "
-        "from toolkit.workflows.audit import audit; "
+        "from toolkit.workflows.audit.audit import audit; "
         "audit(Path(sys.argv[1]), as_of=datetime.date(2026, 11, 24)); "
         "from toolkit.cli.reference import render_reference; print(render_reference(), end='')"
     )

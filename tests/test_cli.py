@@ -226,7 +226,7 @@ def test_cli_reference_is_current() -> None:
 
 
 def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
-    from toolkit.fsutil import write_atomic
+    from toolkit.core.fsutil import write_atomic
 
     path = tmp_path / "a.yaml"
     write_atomic(path, "a: 1\n")

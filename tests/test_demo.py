@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import git
 
 from toolkit.cli import main
-from toolkit.workflows.demo import demo
+from toolkit.workflows.demo.demo import demo
 
 if TYPE_CHECKING:
     from pathlib import Path

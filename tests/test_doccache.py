@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from toolkit import doccache
-from toolkit.workflows.validate import validate
+from toolkit.core import doccache
+from toolkit.workflows.validation.validate import validate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from toolkit.loading import LoadResult
+    from toolkit.core.loading import LoadResult
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from packaging.version import InvalidVersion, Version
 
 from toolkit.manifests.evaluation import EvaluationSpec
-from toolkit.workflows import fingerprint
+from toolkit.workflows.evaluation import fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -12,11 +12,11 @@ import yaml
 from factories import TINY_SENTENCES, tiny_bert
 
 from toolkit.manifests.evaluation import Protocol
-from toolkit.workflows.evaluate import Request, evaluate, request_for
-from toolkit.workflows.init import init
-from toolkit.workflows.pin import PinRequest, pin
-from toolkit.workflows.validate import validate
-from toolkit.workflows.verify import load_graph
+from toolkit.workflows.artifacts.pin import PinRequest, pin
+from toolkit.workflows.artifacts.verify import load_graph
+from toolkit.workflows.authoring.init import init
+from toolkit.workflows.evaluation.evaluate import Request, evaluate, request_for
+from toolkit.workflows.validation.validate import validate
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -176,7 +176,7 @@ def _tiny_gpt2(directory: Path) -> Path:
 def test_generation_records_exact_match_and_rouge_l_of_greedy_outputs(
     repo: Path, tmp_path: Path
 ) -> None:
-    from toolkit.metrics import exact_match, rouge_l
+    from toolkit.core.metrics import exact_match, rouge_l
 
     source = _tiny_gpt2(tmp_path / "gpt2")
     _pin(repo, source, "tiny-gpt2")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.digests import canonical_tensor_digest, sha256_file
+from toolkit.core.digests import canonical_tensor_digest, sha256_file
+from toolkit.core.repository import build_graph, manifest_files
+from toolkit.core.safetensors_header import read_header
 from toolkit.manifests import Dataset, Model, Tokenizer
-from toolkit.repository import build_graph, manifest_files
-from toolkit.safetensors_header import read_header
-from toolkit.workflows.demo import example_tree
-from toolkit.workflows.validate import validate
+from toolkit.workflows.demo.demo import example_tree
+from toolkit.workflows.validation.validate import validate
 
 ROOT = Path(__file__).parents[1]
 

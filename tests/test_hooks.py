@@ -13,10 +13,10 @@ import pytest
 import yaml
 from factories import with_real_files, write_set
 
-from toolkit.errors import UsageError
-from toolkit.workflows.hooks import hook_script, install
-from toolkit.workflows.init import init
-from toolkit.workflows.track import track
+from toolkit.core.errors import UsageError
+from toolkit.workflows.artifacts.track import track
+from toolkit.workflows.authoring.init import init
+from toolkit.workflows.validation.hooks import hook_script, install
 
 PROJECT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import loading
-from toolkit.loading import load_file
-from toolkit.workflows.validate import validate
+from toolkit.core import loading
+from toolkit.core.loading import load_file
+from toolkit.workflows.validation.validate import validate
 
 ALIAS_BOMB = """\
 a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]

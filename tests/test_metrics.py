@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from toolkit.metrics import (
+from toolkit.core.metrics import (
     METRICS,
     accuracy,
     cosine,
@@ -302,7 +302,7 @@ def test_metric_for_names_the_known_metrics(name: str) -> None:
 def test_import_is_light() -> None:
     heavy = ["numpy", "torch", "pydantic", "click"]
     code = (
-        "import sys, toolkit.metrics; "
+        "import sys, toolkit.core.metrics; "
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

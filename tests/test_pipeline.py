@@ -11,7 +11,7 @@ from factories import deployment_set, tiny_bert
 
 from toolkit.manifests import Adapter, Model, Tokenizer
 from toolkit.manifests.quantization import Recipe
-from toolkit.workflows import pipeline
+from toolkit.workflows.evaluation import pipeline
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -275,7 +275,7 @@ def test_an_unknown_torchao_config_names_the_field(tiny_model_dir: Path) -> None
 
 
 def test_retrieval_metrics_count_ties_in_favour_of_the_relevant_passage() -> None:
-    from toolkit.workflows.tasks import retrieval_metrics
+    from toolkit.workflows.evaluation.tasks import retrieval_metrics
 
     queries = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     passages = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
@@ -291,7 +291,7 @@ def test_retrieval_metrics_count_ties_in_favour_of_the_relevant_passage() -> Non
 @pytest.mark.parametrize("q", [0, 37.5, 50, 95, 99, 100])
 def test_percentile_matches_numpy(q: float) -> None:
     numpy = pytest.importorskip("numpy")
-    from toolkit.metrics import percentile
+    from toolkit.core.metrics import percentile
 
     samples = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.3]
 
@@ -299,7 +299,7 @@ def test_percentile_matches_numpy(q: float) -> None:
 
 
 def test_the_first_differing_row_names_the_example_and_its_field() -> None:
-    from toolkit.workflows.reproduce_canary import first_difference, worst_rows
+    from toolkit.workflows.reproduce.canary import first_difference, worst_rows
 
     rows = [
         {"id": "a", "query": "q0", "passage": "p0"},

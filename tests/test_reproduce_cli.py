@@ -9,9 +9,9 @@ import git
 import pytest
 
 from toolkit.cli import main
-from toolkit.errors import UsageError
-from toolkit.workflows.reproduce import FAILED, SKIPPED, reproduce
-from toolkit.workflows.reproduce_report import to_markdown, write_report
+from toolkit.core.errors import UsageError
+from toolkit.workflows.reproduce.report import to_markdown, write_report
+from toolkit.workflows.reproduce.reproduce import FAILED, SKIPPED, reproduce
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -130,7 +130,7 @@ def test_reproduce_and_evaluate_are_listed_without_importing_torch() -> None:
 def test_a_library_failing_inside_a_stage_fails_that_stage(
     make_repo: Any, manifests: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from toolkit.workflows import reproduce as module
+    from toolkit.workflows.reproduce import reproduce as module
 
     def broken(context: Any) -> Any:
         raise OSError("disk on fire")

@@ -9,8 +9,8 @@ import pytest
 from factories import audit_manifest
 from jsonschema import Draft202012Validator
 
+from toolkit.core.schemas import render, schema_filename, stale
 from toolkit.manifests import KINDS
-from toolkit.schemas import render, schema_filename, stale
 
 SCHEMAS = Path(__file__).parents[1] / "schemas"
 

@@ -19,11 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from toolkit.cli.secrets import secrets
-from toolkit.errors import UsageError
-from toolkit.loading import MAX_FILE_BYTES
-from toolkit.secret_detectors import DETECTORS
-from toolkit.workflows.secrets import ScanResult, scan
-from toolkit.workflows.secrets_report import as_json, text
+from toolkit.core.errors import UsageError
+from toolkit.core.loading import MAX_FILE_BYTES
+from toolkit.core.secret_detectors import DETECTORS
+from toolkit.workflows.validation.secrets import ScanResult, scan
+from toolkit.workflows.validation.secrets_report import as_json, text
 
 PROJECT = Path(__file__).parents[1]
 ALNUM = string.ascii_letters + string.digits
@@ -397,7 +397,7 @@ def test_pii_allow_comment_and_unparsable_files(tmp_path: Path) -> None:
 
 
 def test_the_hooks_report_secrets_with_the_rendered_line(tmp_path: Path) -> None:
-    from toolkit.workflows.hooks import run_checks
+    from toolkit.workflows.validation.hooks import run_checks
 
     root = tmp_path
     (root / "manifests").mkdir()

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import pytest
 from jsonschema import Draft202012Validator
 
-from toolkit.loading import load_file
+from toolkit.bridges.serving import Contract, ContractServer
+from toolkit.bridges.serving_client import Exchange, TrafficResult, fetch, send_requests
+from toolkit.core.loading import load_file
+from toolkit.core.parsing import Parsed, parse_document
 from toolkit.manifests.deployment import Deployment
-from toolkit.parsing import Parsed, parse_document
-from toolkit.serving import Contract, ContractServer
-from toolkit.serving_client import Exchange, TrafficResult, fetch, send_requests
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -11,12 +11,12 @@ import pytest
 import yaml
 from factories import with_real_files, write_set
 
-from toolkit.errors import UsageError
-from toolkit.workflows.init import init
-from toolkit.workflows.track import track
-from toolkit.workflows.transfer import pull, push
-from toolkit.workflows.validate import validate
-from toolkit.workflows.verify import verify
+from toolkit.core.errors import UsageError
+from toolkit.workflows.artifacts.track import track
+from toolkit.workflows.artifacts.transfer import pull, push
+from toolkit.workflows.artifacts.verify import verify
+from toolkit.workflows.authoring.init import init
+from toolkit.workflows.validation.validate import validate
 
 MODEL_DIR = "artifacts/models/base"
 
@@ -177,7 +177,7 @@ def test_a_flipped_byte_in_the_remote_fails_pull(repo: Path, tmp_path: Path) -> 
 def test_pull_from_a_local_remote_that_is_not_there_says_so(repo: Path, tmp_path: Path) -> None:
     import git
 
-    from toolkit.errors import DvcError
+    from toolkit.core.errors import DvcError
 
     track(repo, [repo / MODEL_DIR / "model.safetensors"], "Model/base")
     git.Repo(repo).git.add(A=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from toolkit.workflows.validate import validate
+from toolkit.workflows.validation.validate import validate
 
 if TYPE_CHECKING:
     from collections.abc import Callable

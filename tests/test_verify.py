@@ -11,8 +11,8 @@ import pytest
 from factories import with_real_files
 
 from toolkit.cli import main
-from toolkit.workflows.validate import validate
-from toolkit.workflows.verify import verify
+from toolkit.workflows.artifacts.verify import verify
+from toolkit.workflows.validation.validate import validate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -185,7 +185,7 @@ def test_an_edited_manifest_invalidates_the_plan(repo: Path) -> None:
 
 
 def test_a_file_changed_while_hashing_is_reported_not_recorded(tmp_path: Path) -> None:
-    from toolkit.hashing import FileChangedError, hash_file
+    from toolkit.core.hashing import FileChangedError, hash_file
 
     path = tmp_path / "weights.safetensors"
     path.write_bytes(b"\0" * (3 << 20))
@@ -224,7 +224,7 @@ def test_validate_compares_parameters_with_the_headers(
 @pytest.mark.parametrize("size", [0, 1, (1 << 20) - 1, 1 << 20, (17 << 20) + 3])
 def test_one_pass_digests_equal_hashlib(tmp_path: Path, size: int) -> None:
     """The aligned, double-buffered, two-thread read loop gives hashlib's answers."""
-    from toolkit.hashing import hash_file
+    from toolkit.core.hashing import hash_file
 
     path = tmp_path / "blob"
     data = os.urandom(size)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toolkit.bridges.ml import _require, _torch
-from toolkit.errors import KeelError
-from toolkit.safetensors_header import read_header
+from toolkit.core.errors import KeelError
+from toolkit.core.safetensors_header import read_header
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit.errors import DvcError
+from toolkit.core.errors import DvcError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from toolkit.errors import GitError
+from toolkit.core.errors import GitError
 
 if TYPE_CHECKING:
     from pathlib import Path

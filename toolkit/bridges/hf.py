@@ -7,7 +7,7 @@ The cache stores each file once, as `blobs/<etag>`, and each revision as a tree 
 under `snapshots/<commit>/`. A blob's name is the hub's etag: the sha256 of the bytes for LFS
 files, git's blob sha1 for the rest; both are checked against the bytes before they are pinned.
 What a snapshot's files say (config.json, tokenizer files, model card) is read by
-`toolkit.model_files`, which needs no huggingface_hub.
+`toolkit.core.model_files`, which needs no huggingface_hub.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit.errors import ChecksumError, UsageError
+from toolkit.core.errors import ChecksumError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.errors import MissingExtraError, UsageError
+from toolkit.core.errors import MissingExtraError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

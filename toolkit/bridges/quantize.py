@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.bridges.ml import _require, _torch
-from toolkit.digests import canonical_tensor_digest
-from toolkit.errors import KeelError
+from toolkit.core.digests import canonical_tensor_digest
+from toolkit.core.errors import KeelError
 
 if TYPE_CHECKING:
     from toolkit.manifests.quantization import Recipe

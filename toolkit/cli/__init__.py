@@ -14,7 +14,7 @@ import traceback
 import click
 
 from toolkit import __version__
-from toolkit.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, KeelError
+from toolkit.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, KeelError
 
 # command name -> (module, attribute, one-line help shown by `keel --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from toolkit.cli.options import root_option
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -65,11 +65,11 @@ def audit(
     audit. Unless --no-record, writes an Audit manifest per deployment, commits it and tags
     the commit audit/<deployment>/<date>. Exit 1 when a check fails.
     """
-    from toolkit.fsutil import write_atomic
-    from toolkit.layout import find_root
-    from toolkit.workflows.audit import audit as run_audit
-    from toolkit.workflows.audit import record
-    from toolkit.workflows.audit_report import RENDERERS
+    from toolkit.core.fsutil import write_atomic
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.audit.audit import audit as run_audit
+    from toolkit.workflows.audit.audit import record
+    from toolkit.workflows.audit.report import RENDERERS
 
     repository = root or find_root(Path.cwd())
     result = run_audit(

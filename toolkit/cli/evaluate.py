@@ -22,10 +22,10 @@ def evaluate(ref: str, dataset: str | None, name: str | None, root: Path | None)
     `keel evaluate Evaluation/NAME` runs that evaluation again and updates it in place.
     The per-example outputs go to artifacts/evaluations/NAME.safetensors, tracked by DVC.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.evaluate import evaluate as run_evaluate
-    from toolkit.workflows.evaluate import request_for
-    from toolkit.workflows.verify import load_graph
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.artifacts.verify import load_graph
+    from toolkit.workflows.evaluation.evaluate import evaluate as run_evaluate
+    from toolkit.workflows.evaluation.evaluate import request_for
 
     repository = root or find_root(Path.cwd())
     graph = load_graph(repository)

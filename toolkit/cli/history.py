@@ -22,8 +22,8 @@ _FORMAT = click.option(
 def log(ref: str, output: str, root: Path | None) -> None:
     """The commits that changed manifest REF (Kind/name), newest first, with the fields each
     changed; renamed files are followed."""
-    from toolkit.history import log as history_log
-    from toolkit.layout import find_root
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.audit.history import log as history_log
 
     entries = history_log(root or find_root(Path.cwd()), ref)
     if output == "json":
@@ -48,9 +48,9 @@ def diff(args: tuple[str, ...], output: str, root: Path | None) -> None:
     revision: it against the work tree. None: the last audit tag (or HEAD~1) against the work
     tree. Manifests are matched by Kind/name, so moved files are followed.
     """
-    from toolkit.history import default_base
-    from toolkit.history import diff as history_diff
-    from toolkit.layout import find_root
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.audit.history import default_base
+    from toolkit.workflows.audit.history import diff as history_diff
 
     repository = root or find_root(Path.cwd())
     revisions = [a for a in args if "/" not in a or a.startswith(("audit/", "refs/"))]

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from toolkit.cli.options import root_option
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 
 @click.group()
@@ -20,8 +20,8 @@ def hooks() -> None:
 @root_option
 def install(force: bool, root: Path | None) -> None:
     """Install keel's pre-commit hook into .git/hooks (a foreign hook is kept unless --force)."""
-    from toolkit.layout import find_root
-    from toolkit.workflows.hooks import install as run_install
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.validation.hooks import install as run_install
 
     result = run_install(root or find_root(Path.cwd()), force=force)
     if result.backup:
@@ -34,8 +34,8 @@ def install(force: bool, root: Path | None) -> None:
 @root_option
 def run(files: tuple[Path, ...], root: Path | None) -> None:
     """Run the hooks on FILES (default: what the index stages). Exit 1 when one fails."""
-    from toolkit.layout import find_root
-    from toolkit.workflows.hooks import commit_check_runs, run_checks
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.validation.hooks import commit_check_runs, run_checks
 
     repository = root or find_root(Path.cwd())
     runs = run_checks(repository, list(files)) if files else commit_check_runs(repository)

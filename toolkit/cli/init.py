@@ -20,7 +20,7 @@ def init(directory: Path, remote: str | None) -> None:
 
     Safe to run again: what exists is kept.
     """
-    from toolkit.workflows.init import init as run_init
+    from toolkit.workflows.authoring.init import init as run_init
 
     result = run_init(directory, remote)
     for line in result.done:

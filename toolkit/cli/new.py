@@ -35,7 +35,7 @@ def new(kind: str, name: str, root: Path | None) -> None:
 
     Fill in every <fill: ...> placeholder; `keel validate` lists those left.
     """
-    from toolkit.workflows.new import new_manifest
+    from toolkit.workflows.authoring.new import new_manifest
 
     path = new_manifest(root, kind, name)
     click.echo(f"wrote {path}: fill in its <fill: ...> placeholders, then run `keel validate`")

@@ -82,9 +82,9 @@ def pin(
     and the architecture from config.json; it copies the files into the repository and puts
     them under DVC. It never downloads. Running it again on the same source changes nothing.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.pin import PinRequest
-    from toolkit.workflows.pin import pin as run_pin
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.artifacts.pin import PinRequest
+    from toolkit.workflows.artifacts.pin import pin as run_pin
 
     request = PinRequest(
         source=source,
@@ -124,6 +124,6 @@ def pin(
 
 
 def _shown(path: Path, base: Path) -> str:
-    from toolkit.fsutil import display
+    from toolkit.core.fsutil import display
 
     return display(path, base)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import click
 
 from toolkit.cli.options import root_option
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
-    from toolkit.workflows.reproduce import StageResult
+    from toolkit.workflows.reproduce.reproduce import StageResult
 
 
 @click.command()
@@ -45,9 +45,9 @@ def reproduce(
     5 quantization, 6 canary against the recorded Evaluation, 7 serve (with --serve).
     Exit 0 only when every stage passed; 1 names the stage and the manifest field.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.reproduce import reproduce as run_reproduce
-    from toolkit.workflows.reproduce_report import to_markdown, write_report
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.reproduce.report import to_markdown, write_report
+    from toolkit.workflows.reproduce.reproduce import reproduce as run_reproduce
 
     def show(stage: StageResult) -> None:
         timing = f"{stage.seconds:6.2f} s"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 
 @click.group()
@@ -24,7 +24,7 @@ def schema() -> None:
 )
 def export(directory: Path) -> None:
     """Write schemas/<kind>.schema.json for every kind (unchanged files are left alone)."""
-    from toolkit.schemas import export as export_schemas
+    from toolkit.core.schemas import export as export_schemas
 
     written = export_schemas(directory)
     for path in written:
@@ -42,7 +42,7 @@ def export(directory: Path) -> None:
 )
 def check(directory: Path) -> None:
     """Exit 1 when the committed schemas differ from what the models generate."""
-    from toolkit.schemas import stale
+    from toolkit.core.schemas import stale
 
     outdated = stale(directory)
     for path in outdated:

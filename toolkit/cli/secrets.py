@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 
 @click.command()
@@ -28,11 +28,11 @@ def secrets(paths: tuple[Path, ...], output_format: str) -> None:
     `keel: allow-secret` is exempt. PATHS (files or directories) default to the repository's
     manifests/ tree. Exit 0 when clean, 1 when something was found, 2 on usage errors.
     """
-    # toolkit.workflows, not toolkit.checks: importing that package loads pydantic.
-    from toolkit.errors import UsageError
-    from toolkit.layout import MANIFEST_DIR, find_root
-    from toolkit.workflows.secrets import scan
-    from toolkit.workflows.secrets_report import REPORTERS
+    # toolkit.workflows, not toolkit.core.checks: importing that package loads pydantic.
+    from toolkit.core.errors import UsageError
+    from toolkit.core.layout import MANIFEST_DIR, find_root
+    from toolkit.workflows.validation.secrets import scan
+    from toolkit.workflows.validation.secrets_report import REPORTERS
 
     if not paths:
         manifests = find_root(Path.cwd()) / MANIFEST_DIR

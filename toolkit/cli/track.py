@@ -26,8 +26,8 @@ def track(paths: tuple[Path, ...], into: str, no_cache: bool, root: Path | None)
     Files must lie under the manifest's spec.directory. Running it again on unchanged files
     changes nothing. The manifest keeps its comments and key order.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.track import track as run_track
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.artifacts.track import track as run_track
 
     result = run_track(root or find_root(Path.cwd()), list(paths), into, use_cache=not no_cache)
     for fingerprint in result.files:

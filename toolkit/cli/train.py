@@ -19,8 +19,8 @@ def train(ref: str, root: Path | None) -> None:
     is written as safetensors into the Adapter's directory and tracked by DVC, and the measured
     outcome, base digest and config digest are written back into the manifests.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.train import train as run_train
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.evaluation.train import train as run_train
 
     result = run_train(root or find_root(Path.cwd()), ref)
     click.echo(
@@ -39,8 +39,8 @@ def quantize(ref: str, root: Path | None) -> None:
     The quantized weights are not stored: `keel reproduce` re-derives them and checks this
     digest.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.quantize import quantize as run_quantize
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.evaluation.quantize import quantize as run_quantize
 
     result = run_quantize(root or find_root(Path.cwd()), ref)
     state = "recorded" if result.changed else "unchanged"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from toolkit.cli.options import root_option
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 _REMOTE = click.option("--remote", "-r", default=None, help="DVC remote (default: DVC's default).")
 
@@ -21,8 +21,8 @@ def push(refs: tuple[str, ...], remote: str | None, root: Path | None) -> None:
 
     A Deployment stands for its Model, Tokenizer, Adapter and Datasets.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.transfer import push as run_push
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.artifacts.transfer import push as run_push
 
     result = run_push(root or find_root(Path.cwd()), refs, remote)
     click.echo(f"{len(result.targets)} DVC-tracked files; {result.transferred} pushed")
@@ -38,8 +38,8 @@ def pull(refs: tuple[str, ...], remote: str | None, no_cache: bool, root: Path |
 
     Exit 1 when a pulled file does not match its manifest.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.transfer import pull as run_pull
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.artifacts.transfer import pull as run_pull
 
     result = run_pull(root or find_root(Path.cwd()), refs, remote, use_cache=not no_cache)
     click.echo(f"{len(result.targets)} DVC-tracked files; {result.transferred} fetched or updated")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from toolkit.cli.options import root_option
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 
 @click.command()
@@ -41,9 +41,9 @@ def validate(
     PATHS default to the repository's manifests/ tree. References always resolve against
     the whole tree. Exit 0 when valid, 1 when problems were found, 2 on usage or I/O errors.
     """
-    from toolkit.layout import find_root
-    from toolkit.reporters import REPORTERS
-    from toolkit.workflows.validate import validate as run_validation
+    from toolkit.core.layout import find_root
+    from toolkit.core.reporters import REPORTERS
+    from toolkit.workflows.validation.validate import validate as run_validation
 
     result = run_validation(
         root or find_root(Path.cwd()), list(paths), checksums=checksums, neighbours=neighbours

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from toolkit.cli.options import root_option
-from toolkit.errors import EXIT_CHECK_FAILED
+from toolkit.core.errors import EXIT_CHECK_FAILED
 
 
 @click.command()
@@ -30,8 +30,8 @@ def verify(
     Unchanged files cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch or a
     missing file.
     """
-    from toolkit.layout import find_root
-    from toolkit.workflows.verify import verify as run_verify
+    from toolkit.core.layout import find_root
+    from toolkit.workflows.artifacts.verify import verify as run_verify
 
     paths = [Path(t) for t in targets if Path(t).exists()]
     refs = [t for t in targets if not Path(t).exists()]

@@ -1,0 +1,121 @@
+"""The kinds of secret `keel secrets` looks for: one `Detector` each, in the table `DETECTORS`.
+
+A detector is a compiled pattern whose named group `body` is the random part a finding's
+preview abbreviates, the lower-case literals (`hints`) one of which a file must contain
+before the pattern runs at all, and an optional `accept` test that weeds out look-alikes
+(a commit sha is not an AWS secret key, prose after "Bearer" is not a token). The scan
+itself, line numbers and redaction live in `toolkit.workflows.validation.secrets`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+@dataclass(frozen=True)
+class Detector:
+    """One kind of secret. `body` (a named group) is the random part the preview abbreviates."""
+
+    name: str
+    pattern: re.Pattern[str]
+    hints: tuple[str, ...]
+    """Lower-case literals, one of which the file must contain for the pattern to run."""
+    noun: str = "token"
+    accept: Callable[[str, str], bool] | None = None
+    """(body, line) -> whether a match is really this secret; None accepts every match."""
+
+
+def _looks_random(body: str, line: str) -> bool:
+    """A digit, or both cases: true of real tokens, false of prose and PLACEHOLDER_NAMES."""
+    has_lower = any(c.islower() for c in body)
+    has_upper = any(c.isupper() for c in body)
+    return any(c.isdigit() for c in body) or (has_lower and has_upper)
+
+
+_AWS_CONTEXT = re.compile(r"aws|secret", re.IGNORECASE)
+
+
+def _aws_secret(body: str, line: str) -> bool:
+    # 40 base64 characters on a line that says aws or secret. Real keys have both cases and
+    # almost surely a digit, / or +; a 40-hex commit sha (one case, no / or +) never passes.
+    return (
+        _AWS_CONTEXT.search(line) is not None
+        and any(c.islower() for c in body)
+        and any(c.isupper() for c in body)
+        and any(c.isdigit() or c in "/+" for c in body)
+    )
+
+
+# Most specific first: where two matches overlap (`Bearer hf_...`), the first one listed wins.
+DETECTORS: tuple[Detector, ...] = (
+    Detector(
+        "private-key",
+        re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
+        ("private key",),
+        noun="key",
+    ),
+    # Hugging Face user access tokens: hf_ and 34 letters and digits (30 allows older ones).
+    Detector(
+        "hf-token",
+        re.compile(r"(?<![A-Za-z0-9_])hf_(?P<body>[A-Za-z0-9]{30,})"),
+        ("hf_",),
+    ),
+    # Classic (ghp_, gho_, ghu_, ghs_, ghr_ + 36) and fine-grained (github_pat_ + 82) tokens.
+    Detector(
+        "github-token",
+        re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]|github_pat)_(?P<body>[A-Za-z0-9_]{36,})"),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    ),
+    # Not the bare `sk-[A-Za-z0-9]{20,}`: `sk-` also starts slugs and ids, and every key
+    # OpenAI issues has a sure sign: a project, service-account or admin prefix, or, for
+    # legacy user keys, "T3BlbkFJ" (base64 of "OpenAI") after 20 characters.
+    Detector(
+        "openai-key",
+        re.compile(
+            r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-|(?=[A-Za-z0-9]{20}T3BlbkFJ))"
+            r"(?P<body>[A-Za-z0-9_-]{20,})"
+        ),
+        ("sk-",),
+        noun="key",
+    ),
+    Detector(
+        "anthropic-key",
+        re.compile(r"(?<![A-Za-z0-9_-])sk-ant-(?:api|admin)\d\d-(?P<body>[A-Za-z0-9_-]{20,})"),
+        ("sk-ant-",),
+        noun="key",
+    ),
+    # Access key ids of long-term (AKIA) and temporary (ASIA) credentials.
+    Detector(
+        "aws-access-key-id",
+        re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)(?P<body>[0-9A-Z]{16})(?![A-Za-z0-9])"),
+        ("akia", "asia"),
+        noun="key",
+    ),
+    Detector(
+        "aws-secret-access-key",
+        re.compile(r"(?<![A-Za-z0-9/+=_-])(?P<body>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=_-])"),
+        ("aws", "secret"),
+        noun="key",
+        accept=_aws_secret,
+    ),
+    Detector(
+        "jwt",
+        re.compile(
+            r"(?<![A-Za-z0-9_-])"
+            r"(?P<body>eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})"
+        ),
+        ("eyj",),
+    ),
+    # RFC 6750 b64token after "Bearer" on the same line (hence [ \t], not \s).
+    Detector(
+        "bearer-token",
+        re.compile(r"(?i:\bbearer)[ \t]+(?P<body>[A-Za-z0-9._~+/-]{20,}=*)"),
+        ("bearer",),
+        accept=_looks_random,
+    ),
+)

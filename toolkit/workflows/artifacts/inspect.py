@@ -1,0 +1,267 @@
+"""`keel inspect`: what safetensors weights hold, from their headers only (no tensor is loaded).
+
+Parameters are the elements of floating-point tensors (F64, F32, F16, BF16, F8_*, F6_*, F4);
+integer and boolean tensors (BERT's `embeddings.position_ids`, I64) are buffers, listed apart.
+The memory budget is parameters × bytes per parameter, bare and with 20, 30 and 40% overhead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from toolkit.core.errors import ManifestError, UsageError
+from toolkit.core.fsutil import display
+from toolkit.core.safetensors_header import read_header
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from toolkit.core.safetensors_header import TensorEntry
+
+# Bits per element of the safetensors dtypes, for the size check; unknown dtypes are not checked.
+DTYPE_BITS = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+    "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
+    "I32": 32, "U32": 32, "F32": 32,
+    "I64": 64, "U64": 64, "F64": 64, "C64": 64,
+    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+}  # fmt: skip
+PRECISIONS = (("fp32", 32), ("fp16", 16), ("bf16", 16), ("int8", 8), ("int4", 4))
+OVERHEADS = (0, 20, 30, 40)  # percent
+
+
+def is_parameter_dtype(dtype: str) -> bool:
+    return dtype.startswith(("F", "BF"))
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    path: Path
+    name: str  # relative to the inspected directory, or the file's own name
+    tensors: int
+    parameters: int
+    tensor_bytes: int
+
+
+@dataclass(frozen=True)
+class Buffer:
+    file: str
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    elements: int
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    precision: str
+    bits_per_parameter: int
+    overhead_percent: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Inspection:
+    path: Path
+    files: tuple[FileSummary, ...]
+    dtypes: dict[str, int]  # dtype -> elements, sorted by dtype
+    buffers: tuple[Buffer, ...]
+
+    @property
+    def tensors(self) -> int:
+        return sum(f.tensors for f in self.files)
+
+    @property
+    def parameters(self) -> int:
+        return sum(n for dtype, n in self.dtypes.items() if is_parameter_dtype(dtype))
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(f.tensor_bytes for f in self.files)
+
+    def budget(self, bits_per_parameter: int, overhead_percent: int = 0) -> int:
+        """Bytes for the parameters at this precision plus overhead, rounded up (exact)."""
+        scaled = self.parameters * bits_per_parameter * (100 + overhead_percent)
+        return -(-scaled // 800)
+
+    def budgets(self) -> tuple[BudgetRow, ...]:
+        return tuple(
+            BudgetRow(name, bits, overhead, self.budget(bits, overhead))
+            for name, bits in PRECISIONS
+            for overhead in OVERHEADS
+        )
+
+
+def inspect_weights(path: Path) -> Inspection:
+    """Summarise a safetensors file, or every `*.safetensors` under a directory (summed)."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*.safetensors") if p.is_file())
+        if not found:
+            raise UsageError(f"{path}: no .safetensors files under this directory")
+        named = [(p, p.relative_to(path).as_posix()) for p in found]
+    elif path.is_file():
+        named = [(path, path.name)]
+    else:
+        raise UsageError(f"{path}: not a regular file or directory")
+    files: list[FileSummary] = []
+    dtypes: dict[str, int] = {}
+    buffers: list[Buffer] = []
+    for file, name in named:
+        entries = _checked_entries(file)
+        for entry in entries:
+            dtypes[entry.dtype] = dtypes.get(entry.dtype, 0) + entry.elements
+            if not is_parameter_dtype(entry.dtype):
+                buffers.append(Buffer(name, entry.name, entry.dtype, entry.shape, entry.elements))
+        parameters = sum(e.elements for e in entries if is_parameter_dtype(e.dtype))
+        tensor_bytes = sum(e.end - e.begin for e in entries)
+        files.append(FileSummary(file, name, len(entries), parameters, tensor_bytes))
+    return Inspection(path, tuple(files), dict(sorted(dtypes.items())), tuple(buffers))
+
+
+def _checked_entries(path: Path) -> list[TensorEntry]:
+    """The header's tensors, after checking that they fit the file: a truncated file fails."""
+    try:
+        header = read_header(path)
+        size = path.stat().st_size
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read: {error.strerror or error}") from None
+    for entry in header.tensors.values():
+        problem = _problem(entry, size - header.data_start)
+        if problem:
+            raise ManifestError(f"{path}: tensor {entry.name!r}: {problem}")
+    return list(header.tensors.values())
+
+
+def _problem(entry: TensorEntry, data_size: int) -> str | None:
+    if not isinstance(entry.dtype, str):
+        return f"dtype {entry.dtype!r} is not a string"
+    if not all(_natural(d) for d in entry.shape):
+        return f"shape {list(entry.shape)} is not a list of non-negative integers"
+    offsets = f"data_offsets [{entry.begin}, {entry.end}]"
+    if not (_natural(entry.begin) and _natural(entry.end)) or entry.end < entry.begin:
+        return f"{offsets} are not increasing non-negative integers"
+    if entry.end > data_size:
+        return f"{offsets} end beyond the {data_size} bytes of data: the file is truncated"
+    bits = DTYPE_BITS.get(entry.dtype)
+    if bits is not None and (entry.end - entry.begin) * 8 != entry.elements * bits:
+        return (
+            f"{offsets} hold {entry.end - entry.begin} bytes, but {entry.elements} "
+            f"{entry.dtype} elements need {entry.elements * bits / 8:g}"
+        )
+    return None
+
+
+def _natural(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def human(size: int) -> str:
+    """Bytes in binary units: B, KiB, MiB, GiB, TiB."""
+    for unit, power in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << power:
+            return f"{size / (1 << power):.2f} {unit}"
+    return f"{size} B"
+
+
+def render_text(result: Inspection) -> str:
+    lines = [f"{display(result.path)}: safetensors headers only, no tensor data read", ""]
+    width = max(len("file"), *(len(f.name) for f in result.files))
+    lines.append(f"{'file':<{width}}  {'tensors':>7}  {'parameters':>15}  tensor bytes")
+    for f in result.files:
+        lines.append(
+            f"{f.name:<{width}}  {f.tensors:>7,}  {f.parameters:>15,}  "
+            f"{f.tensor_bytes:,} ({human(f.tensor_bytes)})"
+        )
+    if len(result.files) > 1:
+        lines.append(
+            f"{'total':<{width}}  {result.tensors:>7,}  {result.parameters:>15,}  "
+            f"{result.tensor_bytes:,} ({human(result.tensor_bytes)})"
+        )
+    lines += ["", f"{'dtype':<8}  {'elements':>15}"]
+    lines += [f"{dtype:<8}  {count:>15,}" for dtype, count in result.dtypes.items()]
+    lines += ["", f"parameters: {result.parameters:,} (elements of floating-point tensors)"]
+    lines += _buffer_lines(result)
+    lines += ["", "memory budget = parameters × bytes per parameter × (1 + overhead)"]
+    lines.append(" " * 18 + "".join(f"{_overhead(o):>16}" for o in OVERHEADS))
+    budgets = result.budgets()
+    for index, (name, bits) in enumerate(PRECISIONS):
+        row = budgets[index * len(OVERHEADS) : (index + 1) * len(OVERHEADS)]
+        label = f"{name:<6}{bits / 8:>4g} B/param"  # 18 characters
+        lines.append(label + "".join(f"{human(b.bytes):>16}" for b in row))
+        lines.append(" " * 18 + "".join(f"{b.bytes:>16,}" for b in row))
+    return "\n".join(lines)
+
+
+def _overhead(percent: int) -> str:
+    return f"+{percent}%" if percent else "weights"
+
+
+def _buffer_lines(result: Inspection, shown: int = 10) -> list[str]:
+    elements = sum(b.elements for b in result.buffers)
+    count = len(result.buffers)
+    lines = [
+        f"buffers:    {count:,} tensor{'' if count == 1 else 's'}, {elements:,} elements "
+        "(non-floating-point tensors, not counted as parameters)"
+    ]
+    many = len(result.files) > 1
+    for b in result.buffers[:shown]:
+        where = f"{b.file}: " if many else ""
+        lines.append(f"  {where}{b.name}  {b.dtype}  {list(b.shape)}")
+    if count > shown:
+        lines.append(f"  … and {count - shown:,} more (see --format json)")
+    if elements > result.parameters:
+        lines.append(
+            "note: most elements are in integer tensors; if this is a quantized checkpoint, "
+            "its packed weights are not counted as parameters and the budget is too low"
+        )
+    return lines
+
+
+def render_json(result: Inspection) -> str:
+    return json.dumps(
+        {
+            "path": display(result.path),
+            "files": [
+                {
+                    "path": f.name,
+                    "tensors": f.tensors,
+                    "parameters": f.parameters,
+                    "tensorBytes": f.tensor_bytes,
+                }
+                for f in result.files
+            ],
+            "tensors": result.tensors,
+            "tensorBytes": result.tensor_bytes,
+            "dtypes": result.dtypes,
+            "parameters": result.parameters,
+            "buffers": [
+                {
+                    "file": b.file,
+                    "name": b.name,
+                    "dtype": b.dtype,
+                    "shape": list(b.shape),
+                    "elements": b.elements,
+                }
+                for b in result.buffers
+            ],
+            "budget": [
+                {
+                    "precision": b.precision,
+                    "bytesPerParameter": b.bits_per_parameter / 8,
+                    "overheadPercent": b.overhead_percent,
+                    "bytes": b.bytes,
+                    "human": human(b.bytes),
+                }
+                for b in result.budgets()
+            ],
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+RENDERERS = {"text": render_text, "json": render_json}

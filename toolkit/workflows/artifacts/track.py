@@ -1,0 +1,125 @@
+"""`keel track PATH... --into Kind/name`: put files under DVC and pin them in a manifest."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolkit.core.artifacts import ARTIFACT_KINDS
+from toolkit.core.checksums import Fingerprint, Request, fingerprints
+from toolkit.core.dvcfiles import read_dvc_file
+from toolkit.core.errors import DvcError, UsageError
+from toolkit.core.manifest_writer import edit_manifest, merge_file_entries
+from toolkit.core.statcache import open_cache
+from toolkit.manifests.base import PICKLE_SUFFIXES, ArtifactFiles
+from toolkit.workflows.artifacts.verify import load_graph, outside_repository
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+SKIPPED_NAMES = (".gitignore", ".gitkeep")
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    ref: str
+    manifest_path: Path
+    files: tuple[Fingerprint, ...]
+    added_to_dvc: tuple[Path, ...]
+    manifest_changed: bool
+
+
+def track(root: Path, paths: Sequence[Path], into: str, *, use_cache: bool = True) -> TrackResult:
+    root = root.resolve()
+    graph = load_graph(root)
+    entry = graph.entries.get(into)
+    if entry is None or not isinstance(entry.manifest, ARTIFACT_KINDS):
+        kinds = ", ".join(k.__name__ for k in ARTIFACT_KINDS)
+        raise UsageError(f"--into {into}: expected an existing, valid {kinds} manifest")
+    spec = entry.manifest.spec
+    assert isinstance(spec, ArtifactFiles)
+    directory = (root / spec.directory).resolve()
+    files = _expand(root, directory, paths, allow_pickle=spec.allow_pickle is not None)
+    cache = open_cache(root, use_cache)
+    try:
+        measured = fingerprints(
+            [Request(p, md5=True, tensor_digest=p.suffix == ".safetensors") for p in files], cache
+        )
+    finally:
+        cache.close()
+    stale = [f for f in measured if _dvc_md5(f.path) != f.md5]
+    from toolkit.bridges import dvc  # DVC is imported only when something must be added
+
+    dvc.add(root, [f.path for f in stale], {f.path: f.md5 for f in stale if f.md5})
+    for fingerprint in measured:
+        recorded = _dvc_md5(fingerprint.path)
+        if recorded != fingerprint.md5:
+            raise DvcError(
+                f"{fingerprint.path}: DVC recorded md5 {recorded}, keel read {fingerprint.md5}; "
+                "the file changed during `dvc add`? Run keel track again"
+            )
+    updates = [_entry(directory, f) for f in measured]
+    manifest_path = entry.document.path
+    changed = edit_manifest(
+        manifest_path,
+        entry.manifest.kind,
+        entry.manifest.metadata.name,
+        lambda data: merge_file_entries(_files_list(data), updates),
+    )
+    return TrackResult(into, manifest_path, tuple(measured), tuple(f.path for f in stale), changed)
+
+
+def _files_list(data: Any) -> list[Any]:
+    spec = data["spec"]
+    if not isinstance(spec.get("files"), list):
+        spec["files"] = []
+    files: list[Any] = spec["files"]
+    return files
+
+
+def _entry(directory: Path, fingerprint: Fingerprint) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "path": fingerprint.path.relative_to(directory).as_posix(),
+        "sha256": fingerprint.sha256,
+        "size": fingerprint.size,
+        "md5": fingerprint.md5,
+    }
+    if fingerprint.tensor_digest:
+        entry["tensorDigest"] = fingerprint.tensor_digest
+    return entry
+
+
+def _dvc_md5(path: Path) -> str | None:
+    recorded = read_dvc_file(path.with_name(path.name + ".dvc"))
+    return recorded.md5 if recorded else None
+
+
+def _expand(
+    root: Path, directory: Path, paths: Sequence[Path], *, allow_pickle: bool
+) -> list[Path]:
+    files: list[Path] = []
+    for given in paths:
+        path = Path(os.path.abspath(given))
+        if not path.exists():
+            raise UsageError(f"{given}: no such file or directory")
+        reason = outside_repository(root, path)
+        if reason:
+            raise UsageError(f"{given}: {reason}")
+        if not path.resolve().is_relative_to(directory):
+            relative = directory.relative_to(root)
+            raise UsageError(f"{given}: not under the manifest's directory {relative}/")
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for candidate in candidates:
+            if candidate.name.endswith(".dvc") or candidate.name in SKIPPED_NAMES:
+                continue
+            if candidate.suffix.lower() in PICKLE_SUFFIXES and not allow_pickle:
+                raise UsageError(
+                    f"{candidate}: pickle-based weights can execute code when loaded; convert them "
+                    "to safetensors, or set spec.allowPickle.reason in the manifest first"
+                )
+            files.append(candidate.resolve())
+    if not files:
+        raise UsageError("nothing to track: the paths hold no files")
+    return sorted(set(files))

@@ -1,0 +1,252 @@
+"""`keel audit`: the quarterly runbook audit of each deployment, as evidence.
+
+Each check returns findings with a status (pass / warn / fail) and the evidence it saw. With
+`as_of` fixed, the same repository gives the same report. Recording writes an Audit manifest
+(the findings, the audited commit, the report's digest), commits only that file and tags the
+commit `audit/<deployment>/<date>`, so that the next audit reviews only what changed since.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from toolkit.core.errors import UsageError
+from toolkit.manifests import Deployment, Runbook
+from toolkit.workflows.audit.checks import (
+    FAIL,
+    PASS,
+    RANK,
+    Check,
+    artifact_checks,
+    evaluation_checks,
+    manifests_check,
+    operations_checks,
+    runbook_checks,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from toolkit.core.repository import Graph
+    from toolkit.workflows.audit.history import Diff
+    from toolkit.workflows.reproduce.reproduce import Reproduction
+
+
+@dataclass
+class DeploymentAudit:
+    deployment: str
+    checks: list[Check] = field(default_factory=list)
+    previous: str | None = None
+    changes: Diff | None = None
+    reproduction: Reproduction | None = None
+
+    @property
+    def status(self) -> str:
+        return max((c.status for c in self.checks), key=RANK.__getitem__, default=PASS)
+
+
+@dataclass
+class AuditResult:
+    root: Path
+    as_of: dt.date
+    commit: str
+    auditor: str
+    deployments: list[DeploymentAudit]
+
+    @property
+    def status(self) -> str:
+        return max((d.status for d in self.deployments), key=RANK.__getitem__, default=PASS)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAIL
+
+
+def audit(
+    root: Path,
+    deployments: Sequence[str] = (),
+    *,
+    as_of: dt.date | None = None,
+    remote: bool = False,
+    reproduce: bool = False,
+) -> AuditResult:
+    """Audit `deployments` (default: every Deployment) as of `as_of` (default: today)."""
+    from toolkit.workflows.artifacts.verify import load_graph
+    from toolkit.workflows.audit.history import open_repo
+
+    as_of = as_of or dt.date.today()
+    graph = load_graph(root)
+    refs = list(deployments) or sorted(str(d.ref) for d in graph.of_kind(Deployment))
+    if not refs:
+        raise UsageError(f"{root}: no Deployment manifest to audit")
+    repo = open_repo(root)
+    if not repo.head.is_valid():
+        raise UsageError(f"{root}: nothing committed yet; an audit is of a commit")
+    validation = _validation(root)
+    audits = []
+    for ref in refs:
+        deployment = graph.get_as(ref, Deployment)
+        if deployment is None:
+            raise UsageError(f"{ref}: no such Deployment (or it does not validate)")
+        audits.append(
+            _audit_one(root, graph, deployment, as_of, validation, remote=remote, run=reproduce)
+        )
+    return AuditResult(root, as_of, repo.head.commit.hexsha, auditor(root), audits)
+
+
+def auditor(root: Path) -> str:
+    from toolkit.workflows.audit.history import open_repo
+
+    with open_repo(root).config_reader() as config:
+        name = config.get_value("user", "name", "")
+        email = config.get_value("user", "email", "")
+    who = f"{name} <{email}>".strip() if email else str(name)
+    return who or "unknown (set git config user.name and user.email)"
+
+
+def _validation(root: Path) -> list[str]:
+    from toolkit.workflows.validation.validate import validate
+
+    result = validate(root)
+    return [f.render().replace(f"{root}/", "") for f in result.findings]
+
+
+def _audit_one(
+    root: Path,
+    graph: Graph,
+    deployment: Deployment,
+    as_of: dt.date,
+    validation: list[str],
+    *,
+    remote: bool,
+    run: bool,
+) -> DeploymentAudit:
+    result = DeploymentAudit(str(deployment.ref))
+    runbook = graph.get_as(deployment.spec.runbook, Runbook)
+    interval = runbook.spec.review_interval_days if runbook else 90
+    result.checks += runbook_checks(graph, runbook, deployment, as_of)
+    result.checks.append(manifests_check(validation))
+    result.checks += artifact_checks(root, graph, deployment, remote=remote)
+    result.checks += evaluation_checks(graph, deployment, as_of, interval)
+    result.checks += operations_checks(graph, deployment)
+    result.previous, result.changes = changes_since_last_audit(root, deployment, as_of)
+    result.checks.append(_changes_check(result.previous, result.changes))
+    if run:
+        result.reproduction = _reproduce(root, deployment)
+        result.checks.append(_reproduce_check(result.reproduction))
+    return result
+
+
+# ------------------------------------------------------------------- changes and reproduce
+
+
+def changes_since_last_audit(
+    root: Path, deployment: Deployment, as_of: dt.date
+) -> tuple[str | None, Diff]:
+    from toolkit.workflows.audit.history import default_base, diff, last_audit_tag
+
+    previous = last_audit_tag(root, str(deployment.ref), before=as_of)
+    base = previous or default_base(root)
+    result = diff(root, base, "HEAD")
+    result.added = [r for r in result.added if not r.startswith("Audit/")]
+    result.removed = [r for r in result.removed if not r.startswith("Audit/")]
+    result.changes = [c for c in result.changes if not c.ref.startswith("Audit/")]
+    return previous, result
+
+
+def _changes_check(previous: str | None, changes: Diff) -> Check:
+    since = f"since {previous}" if previous else f"since {changes.before} (no previous audit)"
+    lines = changes.lines()
+    return Check(
+        "changes",
+        PASS,
+        f"{len(lines)} change(s) {since}" if lines else f"nothing changed {since}",
+        tuple(lines),
+    )
+
+
+def _reproduce(root: Path, deployment: Deployment) -> Reproduction:
+    from toolkit.workflows.reproduce.reproduce import reproduce
+
+    return reproduce(root, str(deployment.ref), rev="HEAD")
+
+
+def _reproduce_check(reproduction: Reproduction) -> Check:
+    failed = reproduction.failed
+    if failed is not None:
+        return Check(
+            "reproduce",
+            FAIL,
+            f"stage {failed.number} ({failed.name}): {failed.summary}",
+            tuple(f"{s.number}. {s.name}: {s.status}" for s in reproduction.stages),
+        )
+    return Check(
+        "reproduce",
+        PASS,
+        f"reproduced at {reproduction.commit[:12]} in {reproduction.seconds:.1f} s",
+        tuple(f"{s.number}. {s.name}: {s.status} — {s.summary}" for s in reproduction.stages),
+    )
+
+
+# ---------------------------------------------------------------------------------- record
+
+
+def record(result: AuditResult, report: str, report_format: str, path: str | None) -> list[str]:
+    """Write one Audit manifest per deployment, commit them and tag the commit; the tags."""
+    import git
+
+    from toolkit.core.manifest_writer import create_manifest
+    from toolkit.core.templates import new_manifest_path
+    from toolkit.workflows.audit.history import AUDIT_TAG_PREFIX, open_repo
+
+    digest = "sha256:" + hashlib.sha256(report.encode("utf-8")).hexdigest()
+    repo = open_repo(result.root)
+    written = []
+    for audited in result.deployments:
+        short = audited.deployment.split("/", 1)[1]
+        name = f"{short}-{result.as_of.isoformat()}"
+        target = new_manifest_path(result.root, "Audit", name)
+        target.unlink(missing_ok=True)  # a second audit the same day replaces the first
+        report_record: dict[str, Any] = {"digest": digest, "format": report_format}
+        if path:
+            report_record["path"] = path
+        spec: dict[str, Any] = {
+            "deployment": audited.deployment,
+            "date": result.as_of.isoformat(),
+            "auditor": result.auditor,
+            "commit": result.commit,
+            "status": audited.status,
+            "findings": [c.as_dict() for c in audited.checks],
+            "report": report_record,
+        }
+        if audited.previous:
+            spec["previous"] = audited.previous
+        document = {
+            "apiVersion": "keel/v1",
+            "kind": "Audit",
+            "metadata": {
+                "name": name,
+                "owner": result.auditor,
+                "description": f"Quarterly audit of {audited.deployment}: {audited.status}.",
+            },
+            "spec": spec,
+        }
+        written.append(create_manifest(result.root, "Audit", name, document))
+    files = [str(p.relative_to(result.root)) for p in written]
+    if path and (result.root / path).is_file():
+        files.append(path)  # a report kept inside the repository is evidence too
+    repo.index.add(files)
+    repo.index.commit(f"keel audit {result.as_of}: {result.status}")
+    tags = []
+    for audited in result.deployments:
+        tag = f"{AUDIT_TAG_PREFIX}{audited.deployment.split('/', 1)[1]}/{result.as_of}"
+        try:
+            repo.create_tag(tag, force=True, message=f"keel audit: {audited.status}")
+        except git.GitCommandError as error:
+            raise UsageError(f"cannot tag {tag}: {error}") from None
+        tags.append(tag)
+    return tags

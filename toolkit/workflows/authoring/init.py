@@ -1,0 +1,138 @@
+"""`keel init`: make a directory a keel repository. Running it twice changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit.bridges import dvc, git
+from toolkit.core.fsutil import write_atomic
+from toolkit.core.layout import MANIFEST_DIR
+from toolkit.core.schemas import SCHEMA_DIR
+from toolkit.core.schemas import export as export_schemas
+from toolkit.manifests import KINDS
+
+KIND_DIRECTORIES = {
+    "Requirements": "requirements",
+    "ArchitectureDecision": "decisions",
+    "Model": "models",
+    "Tokenizer": "tokenizers",
+    "Dataset": "datasets",
+    "Evaluation": "evaluations",
+    "Quantization": "quantizations",
+    "TrainingRun": "training-runs",
+    "Adapter": "adapters",
+    "Runbook": "runbooks",
+    "Deployment": "deployments",
+    "Audit": "audits",
+}
+assert set(KIND_DIRECTORIES) == set(KINDS), "every kind needs a manifests/ folder"
+
+GITIGNORE_LINES = (".keel/", "__pycache__/")
+
+PRE_COMMIT_CONFIG = """\
+# keel's checks on every commit that touches a manifest or a .dvc file.
+# Once per clone: `pip install pre-commit && pre-commit install`.
+# (Without the framework: `keel hooks install` installs the same checks as a plain git hook.)
+repos:
+  - repo: local
+    hooks:
+      - id: keel-validate
+        name: keel validate
+        entry: keel validate --neighbours
+        language: system
+        files: ^manifests/.*\\.(ya?ml|json)$
+        require_serial: true
+      - id: keel-checksums
+        name: keel checksums
+        entry: keel verify --skip-missing
+        language: system
+        files: (^manifests/.*\\.(ya?ml|json)|\\.dvc)$
+        require_serial: true
+      - id: keel-no-secrets
+        name: keel no secrets
+        entry: keel secrets
+        language: system
+        files: ^manifests/.*\\.(ya?ml|json)$
+        require_serial: true
+      - id: keel-schemas-fresh
+        name: keel schemas fresh
+        entry: keel schema check
+        language: system
+        files: ^schemas/
+        pass_filenames: false
+"""
+
+
+@dataclass
+class InitResult:
+    root: Path
+    remote_url: str
+    done: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def default_remote_url(root: Path) -> Path:
+    """A directory outside the repository, so `git clean` can never delete stored weights."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    return base / "keel" / "remotes" / f"{root.resolve().name}-{tag}"
+
+
+def init(root: Path, remote: str | None = None) -> InitResult:
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    url = remote or str(default_remote_url(root))
+    result = InitResult(root, url)
+
+    _, created = git.open_or_init(root)
+    _note(result, created, "git repository")
+    _note(result, _ensure_lines(root / ".gitignore", GITIGNORE_LINES), ".gitignore")
+    _note(result, dvc.ensure_initialised(root), "DVC (.dvc/)")
+    current = dvc.default_remote(root)
+    if current is None or (remote is not None and current[1] != remote):
+        if "://" not in url:
+            Path(url).mkdir(parents=True, exist_ok=True)
+        dvc.set_default_remote(root, url)
+        result.done.append(f"default DVC remote {dvc.DEFAULT_REMOTE} -> {url}")
+    else:
+        result.remote_url = current[1]
+        result.kept.append(f"default DVC remote {current[0]} -> {current[1]}")
+    made = [d for d in KIND_DIRECTORIES.values() if _touch(root / MANIFEST_DIR / d / ".gitkeep")]
+    _note(result, bool(made), f"{MANIFEST_DIR}/ with one folder per kind")
+    _note(
+        result, bool(export_schemas(root / SCHEMA_DIR)), f"{SCHEMA_DIR}/ (JSON Schemas for editors)"
+    )
+    config = root / ".pre-commit-config.yaml"
+    _note(result, _write_if_missing(config, PRE_COMMIT_CONFIG), ".pre-commit-config.yaml")
+    return result
+
+
+def _note(result: InitResult, changed: bool, what: str) -> None:
+    (result.done if changed else result.kept).append(what)
+
+
+def _touch(path: Path) -> bool:
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return True
+
+
+def _write_if_missing(path: Path, text: str) -> bool:
+    if path.exists():
+        return False
+    write_atomic(path, text)
+    return True
+
+
+def _ensure_lines(path: Path, lines: tuple[str, ...]) -> bool:
+    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    missing = [line for line in lines if line not in existing]
+    if not missing:
+        return False
+    write_atomic(path, "\n".join([*existing, *missing]) + "\n")
+    return True

@@ -1,0 +1,273 @@
+"""`keel evaluate`: run a subject on a Dataset, record an Evaluation and its outputs file.
+
+The outputs (one float32 row per embedded text, in dataset order) are written as safetensors
+under artifacts/evaluations/ and tracked by DVC, so a later run — `keel reproduce` on another
+machine — can be compared example by example, not only by a digest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from toolkit.core.errors import UsageError
+from toolkit.manifests import Dataset, Evaluation, Requirements
+from toolkit.manifests.evaluation import Protocol
+from toolkit.workflows.evaluation import pipeline
+from toolkit.workflows.evaluation.fingerprint import environment, hardware
+from toolkit.workflows.evaluation.tasks import (
+    ROW_FIELDS,
+    cosine_metrics,
+    latency_summary,
+    measure_latency,
+    read_rows,
+    request_texts,
+    run,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from toolkit.bridges.heads import Classifier, Generator
+    from toolkit.bridges.ml import Encoder
+    from toolkit.core.repository import Graph
+
+    Runner = Encoder | Classifier | Generator
+
+OUTPUTS_DIR = "artifacts/evaluations"
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    path: Path
+    created: bool
+    metrics: dict[str, float]
+    outputs_digest: str
+    outputs_path: str
+    latency: dict[str, float] | None
+
+
+def load_outputs(root: Path, evaluation: Evaluation) -> Any | None:
+    """The recorded outputs tensor of an Evaluation, or None when it kept no outputs file."""
+    path = evaluation.spec.outputs.path
+    if path is None or not (root / path).is_file():
+        return None
+    from safetensors.torch import load_file
+
+    return load_file(str(root / path))["outputs"]
+
+
+def reference_metrics(
+    root: Path,
+    graph: Graph,
+    subject: pipeline.Subject,
+    dataset: str,
+    baseline: str | None,
+    task: str,
+    outputs: Any,
+) -> dict[str, float]:
+    """Comparisons with recorded outputs: cosine to the baseline on an embedding set, and
+    cosine to the unquantized model for a quantized subject on the same dataset."""
+    metrics: dict[str, float] = {}
+    if task == "embedding":
+        # without a baseline this run is the reference (the fp32 base): its cosine is 1
+        reference = _reference(root, graph, baseline, dataset) if baseline else outputs
+        metrics.update(cosine_metrics(outputs, reference, "cosine_to_reference"))
+    if subject.quantization is not None:
+        unquantized = graph.get_as(subject.quantization.spec.baseline, Evaluation)
+        if unquantized is not None and unquantized.spec.dataset == dataset:
+            reference = _reference(root, graph, unquantized.ref, dataset)
+            metrics.update(cosine_metrics(outputs, reference, "cosine_to_unquantized"))
+    return metrics
+
+
+def _reference(root: Path, graph: Graph, ref: str, dataset: str) -> Any:
+    evaluation = graph.get_as(ref, Evaluation)
+    if evaluation is None:
+        raise UsageError(f"{ref}: no such Evaluation to compare with")
+    if evaluation.spec.dataset != dataset:
+        raise UsageError(f"{ref} is on {evaluation.spec.dataset}, not {dataset}")
+    outputs = load_outputs(root, evaluation)
+    if outputs is None:
+        raise UsageError(
+            f"{ref} spec.outputs.path: no outputs file here to compare with; run "
+            f"`keel evaluate {ref}` first or `keel pull` it"
+        )
+    return outputs
+
+
+def write_outputs(root: Path, name: str, dataset: str, task: str, outputs: Any) -> str:
+    """Save the outputs as safetensors (atomically) and track them with DVC; the path."""
+    from safetensors.torch import save_file
+
+    from toolkit.bridges import dvc
+    from toolkit.core.hashing import hash_file
+
+    relative = f"{OUTPUTS_DIR}/{name}.safetensors"
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    layout = "queries then passages, dataset order" if task == "retrieval" else "dataset order"
+    # one metadata key: safetensors writes several in hash-map order, which changes the bytes
+    meta = json.dumps({"dataset": dataset, "evaluation": name, "layout": layout}, sort_keys=True)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file({"outputs": outputs.contiguous()}, str(scratch), metadata={"keel": meta})
+    os.replace(scratch, path)
+    dvc.add(root, [path], {path: hash_file(path, md5=True).md5 or ""})
+    return relative
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to evaluate: an existing Evaluation to re-run, or a subject on a dataset."""
+
+    subject: str
+    dataset: str
+    name: str
+    baseline: str | None = None
+    protocol: Protocol | None = None
+
+
+def request_for(graph: Graph, ref: str, dataset: str | None, name: str | None) -> Request:
+    """`keel evaluate Evaluation/x` re-runs x; `keel evaluate Kind/y --dataset D` runs y on D."""
+    target = graph.get(ref)
+    if isinstance(target, Evaluation):
+        if dataset and dataset != target.spec.dataset:
+            raise UsageError(f"{ref} is on {target.spec.dataset}; drop --dataset to re-run it")
+        return Request(
+            target.spec.subject,
+            target.spec.dataset,
+            target.metadata.name,
+            target.spec.baseline,
+            target.spec.protocol,
+        )
+    if not dataset:
+        raise UsageError(f"{ref}: give --dataset Dataset/<name> to evaluate it on")
+    evaluation_name = name or f"{ref.split('/', 1)[-1]}-{dataset.split('/', 1)[-1]}"
+    existing = graph.get_as(f"Evaluation/{evaluation_name}", Evaluation)
+    return Request(
+        ref,
+        dataset,
+        evaluation_name,
+        existing.spec.baseline if existing else None,
+        existing.spec.protocol if existing else None,
+    )
+
+
+def evaluate(
+    root: Path, request: Request, *, graph: Graph | None = None, today: dt.date | None = None
+) -> EvaluationResult:
+    """Run the request, write the outputs file and write or update the Evaluation manifest."""
+    from toolkit.workflows.artifacts.verify import load_graph
+
+    graph = graph or load_graph(root)
+    dataset = graph.get_as(request.dataset, Dataset)
+    if dataset is None:
+        raise UsageError(f"{request.dataset}: no such Dataset")
+    protocol = request.protocol or Protocol.model_validate({"task": _guess_task(root, dataset)})
+    subject = pipeline.resolve(graph, request.subject, merge_adapter=protocol.merge_adapter)
+    rows = read_rows(root, dataset, protocol.task)
+    runner = pipeline.load_subject(root, subject, protocol.task)
+    result = run(runner, rows, protocol)
+    result.metrics.update(
+        reference_metrics(
+            root, graph, subject, dataset.ref, request.baseline, protocol.task, result.outputs
+        )
+    )
+    if subject.ref.startswith("Deployment/"):
+        _require_named_metrics(graph, dataset.ref, result.metrics)
+    samples = measure_latency(runner, request_texts(rows, protocol.task), protocol)
+    from toolkit.bridges.ml import outputs_digest
+
+    digest = outputs_digest(result.outputs)
+    outputs_path = write_outputs(root, request.name, dataset.ref, protocol.task, result.outputs)
+    tools, env = environment()
+    spec: dict[str, Any] = {
+        "subject": request.subject,
+        "dataset": dataset.ref,
+        "metrics": [{"name": k, "value": v} for k, v in result.metrics.items()],
+        "latency": latency_summary(samples),
+        "hardware": hardware(),
+        "date": (today or dt.date.today()).isoformat(),
+        "tools": tools,
+        "environment": env,
+        "outputs": {"digest": digest, "path": outputs_path},
+        "protocol": protocol_record(protocol),
+    }
+    if request.baseline:
+        spec["baseline"] = request.baseline
+    spec = json.loads(json.dumps(spec))  # references are str subclasses: plain data for YAML
+    path, created = _write_manifest(root, graph, request, subject, spec)
+    return EvaluationResult(path, created, result.metrics, digest, outputs_path, spec["latency"])
+
+
+def protocol_record(protocol: Protocol) -> dict[str, Any]:
+    """The protocol as written: every field that decides the batches, the rest only if used."""
+    record = protocol.model_dump(by_alias=True, mode="json")
+    if not protocol.merge_adapter:
+        del record["mergeAdapter"]
+    if protocol.task != "generation":
+        del record["maxNewTokens"]
+    return record
+
+
+def _guess_task(root: Path, dataset: Dataset) -> str:
+    first = dataset.spec.files[0] if dataset.spec.files else None
+    if first is None:
+        raise UsageError(f"{dataset.ref} spec.files: the dataset names no file")
+    with (root / dataset.spec.directory / first.path).open(encoding="utf-8") as handle:
+        row = json.loads(handle.readline() or "{}")
+    for task in ("retrieval", "classification", "generation", "embedding"):
+        if set(ROW_FIELDS[task]) - {"id"} <= row.keys():
+            return task
+    raise UsageError(
+        f"{dataset.ref}: rows with fields {sorted(row)}; keel evaluates rows shaped "
+        + "; ".join(f"{task} {{{', '.join(fields)}}}" for task, fields in ROW_FIELDS.items())
+    )
+
+
+def _require_named_metrics(graph: Graph, dataset: str, metrics: dict[str, float]) -> None:
+    """Every metric the Requirements set on this dataset must have been computed."""
+    for requirements in graph.of_kind(Requirements):
+        for target in requirements.spec.quality:
+            if target.dataset == dataset and target.metric not in metrics:
+                raise UsageError(
+                    f"{requirements.ref} spec.quality: metric {target.metric} on {dataset} "
+                    f"is not one keel computes for this run ({', '.join(sorted(metrics))})"
+                )
+
+
+def _write_manifest(
+    root: Path, graph: Graph, request: Request, subject: pipeline.Subject, spec: dict[str, Any]
+) -> tuple[Path, bool]:
+    from toolkit.core.manifest_writer import create_manifest, edit_manifest, sync_value
+
+    ref = f"Evaluation/{request.name}"
+    entry = graph.entries.get(ref)
+    if entry is None:
+        owner_manifest = graph.get(request.subject)
+        owner = owner_manifest.metadata.owner if owner_manifest else subject.model.metadata.owner
+        document = {
+            "apiVersion": "keel/v1",
+            "kind": "Evaluation",
+            "metadata": {
+                "name": request.name,
+                "owner": owner,
+                "description": f"{request.subject} on {request.dataset}, by keel evaluate.",
+            },
+            "spec": spec,
+        }
+        return create_manifest(root, "Evaluation", request.name, document), True
+
+    def edit(data: Any) -> None:
+        for key, value in spec.items():
+            if key == "metrics":
+                data["spec"][key] = value
+            else:
+                sync_value(data["spec"], key, value)
+
+    path = entry.document.path
+    edit_manifest(path, "Evaluation", request.name, edit)
+    return path, False

@@ -1,0 +1,92 @@
+"""The reproduce report: JSON for CI, Markdown for people, written atomically side by side."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from toolkit.core.fsutil import write_atomic
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from toolkit.workflows.reproduce.reproduce import Reproduction
+
+STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "skip"}
+
+
+def as_dict(reproduction: Reproduction) -> dict[str, Any]:
+    return {
+        "deployment": reproduction.deployment,
+        "rev": reproduction.rev,
+        "commit": reproduction.commit,
+        "workdir": reproduction.workdir,
+        "ok": reproduction.ok,
+        "failedStage": reproduction.failed.name if reproduction.failed else None,
+        "seconds": round(reproduction.seconds, 3),
+        "stages": [
+            {**asdict(stage), "seconds": round(stage.seconds, 3)} for stage in reproduction.stages
+        ],
+    }
+
+
+def to_json(reproduction: Reproduction) -> str:
+    return json.dumps(as_dict(reproduction), indent=2, sort_keys=False, default=str) + "\n"
+
+
+def to_markdown(reproduction: Reproduction) -> str:
+    verdict = "reproduced" if reproduction.ok else f"FAILED at stage {_failed(reproduction)}"
+    lines = [
+        f"# keel reproduce {reproduction.deployment}",
+        "",
+        f"- revision: `{reproduction.rev}` = `{reproduction.commit or 'unresolved'}`",
+        f"- result: **{verdict}** in {reproduction.seconds:.1f} s",
+        "",
+        "| # | stage | status | seconds | summary |",
+        "|---|-------|--------|--------:|---------|",
+    ]
+    for stage in reproduction.stages:
+        summary = stage.summary.replace("|", "\\|")
+        lines.append(
+            f"| {stage.number} | {stage.name} | {STATUS_MARK[stage.status]} | "
+            f"{stage.seconds:.2f} | {summary} |"
+        )
+    for stage in reproduction.stages:
+        if stage.status == "skipped" or not stage.details:
+            continue
+        lines += ["", f"## {stage.number}. {stage.name}", ""]
+        lines += _details(stage.details)
+    return "\n".join(lines) + "\n"
+
+
+def _failed(reproduction: Reproduction) -> str:
+    failed = reproduction.failed
+    return f"{failed.number} ({failed.name})" if failed else "?"
+
+
+def _details(details: dict[str, Any], indent: str = "") -> list[str]:
+    lines = []
+    for key, value in details.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}- {key}:")
+            lines += _details(value, indent + "  ")
+        elif isinstance(value, list):
+            lines.append(f"{indent}- {key}:")
+            lines += [f"{indent}  - `{item}`" for item in value[:20]]
+            if len(value) > 20:
+                lines.append(f"{indent}  - … and {len(value) - 20} more")
+        else:
+            lines.append(f"{indent}- {key}: `{value}`")
+    return lines
+
+
+def write_report(reproduction: Reproduction, path: Path) -> tuple[Path, Path]:
+    """Write the Markdown report to `path` (or next to it, if `path` ends in .json) and the
+    JSON report beside it; returns (markdown, json)."""
+    markdown = path.with_suffix(".md") if path.suffix == ".json" else path
+    json_path = path if path.suffix == ".json" else path.with_suffix(".json")
+    markdown.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(markdown, to_markdown(reproduction))
+    write_atomic(json_path, to_json(reproduction))
+    return markdown, json_path
