@@ -15,7 +15,9 @@ from factories import audited_repo, deployment_set, identity, write_set
 from toolkit.bridges import dvc
 from toolkit.bridges.git import commit_all
 from toolkit.cli import main
-from toolkit.workflows.audit.audit import audit, record
+from toolkit.cli.commands import command_problem
+from toolkit.workflows.audit.audit import AuditResult, record
+from toolkit.workflows.audit.audit import audit as run_audit
 from toolkit.workflows.audit.checks import FAIL, PASS, WARN
 from toolkit.workflows.audit.history import diff, log
 from toolkit.workflows.audit.report import to_markdown
@@ -25,6 +27,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 AS_OF = dt.date(2026, 11, 24)  # the factory runbook was reviewed 2026-11-01, every 90 days
+
+
+def audit(root: Path, **options: Any) -> AuditResult:
+    """The audit as `keel audit` runs it: runbook steps parsed by keel's own CLI."""
+    return run_audit(root, parse_command=command_problem, **options)
 
 
 def _check(result: Any, name: str) -> Any:
@@ -283,7 +290,9 @@ def test_checking_runbook_commands_leaves_keel_help_as_it_was(tmp_path: Path) ->
     code = (
         "import datetime, sys; from pathlib import Path; "
         "from toolkit.workflows.audit.audit import audit; "
-        "audit(Path(sys.argv[1]), as_of=datetime.date(2026, 11, 24)); "
+        "from toolkit.cli.commands import command_problem; "
+        "audit(Path(sys.argv[1]), as_of=datetime.date(2026, 11, 24), "
+        "parse_command=command_problem); "
         "from toolkit.cli.reference import render_reference; print(render_reference(), end='')"
     )
     rendered = subprocess.run(

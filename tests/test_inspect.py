@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from toolkit.cli.inspect import inspect
 from toolkit.core.errors import ManifestError, UsageError
-from toolkit.workflows.artifacts.inspect import inspect_weights
+from toolkit.core.inspection import inspect_weights
 
 SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "I64": 8, "I32": 4, "U8": 1}
 

@@ -493,13 +493,14 @@ def test_an_audit_with_reproduce_attaches_the_reproduce_report(
 ) -> None:
     import datetime as dt
 
+    from toolkit.cli.commands import command_problem
     from toolkit.workflows.audit.audit import audit
     from toolkit.workflows.audit.checks import PASS
     from toolkit.workflows.audit.report import to_html, to_markdown
 
     root = _case(story, tmp_path)
 
-    result = audit(root, as_of=dt.date.today(), reproduce=True)
+    result = audit(root, as_of=dt.date.today(), reproduce=True, parse_command=command_problem)
 
     audited = result.deployments[0]
     check = next(c for c in audited.checks if c.check == "reproduce")

@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from toolkit.bridges.ml import _require, _torch
+from toolkit.bridges.ml import require, torch_module
 from toolkit.core.errors import KeelError
 from toolkit.core.safetensors_header import read_header
 
@@ -63,7 +63,7 @@ def check_config(directory: Path, spec: AdapterSpec) -> list[str]:
 
 def check_fits_base(directory: Path, model: Any) -> list[str]:
     """LoRA tensors whose module is missing from the base or whose shape does not fit it."""
-    torch = _torch()
+    torch = torch_module()
     modules = dict(model.named_modules())
     problems = []
     for name, entry in sorted(read_header(directory / ADAPTER_WEIGHTS).tensors.items()):
@@ -92,7 +92,7 @@ def apply_adapter(model: Any, directory: Path, *, merge: bool) -> Any:
     `merge`), in eval mode. Call the two checks first."""
     if not (directory / ADAPTER_WEIGHTS).is_file():
         raise AdapterError(f"{directory}: no {ADAPTER_WEIGHTS}; keel loads safetensors only")
-    peft = _require("peft")
+    peft = require("peft")
     with warnings.catch_warnings():
         # peft calls transformers APIs that transformers has deprecated: not ours to act on
         warnings.simplefilter("ignore", FutureWarning)
@@ -146,9 +146,9 @@ def train_contrastive_lora(
     `encode(model, texts)` returns unit-norm embeddings with gradients. Batches follow a
     `torch.randperm` per epoch from a generator seeded with `config.seed`.
     """
-    torch = _torch()
-    peft = _require("peft")
-    transformers = _require("transformers")
+    torch = torch_module()
+    peft = require("peft")
+    transformers = require("transformers")
     torch.manual_seed(config.seed)
     lora = peft.LoraConfig(
         r=config.rank,

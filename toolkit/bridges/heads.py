@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from toolkit.bridges.ml import Encoder, _torch, load_model
+from toolkit.bridges.ml import Encoder, load_model, torch_module
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,7 +36,7 @@ class Classifier:
     model: Any
 
     def logits(self, texts: Sequence[str], *, batch_size: int, max_length: int) -> Any:
-        torch = _torch()
+        torch = torch_module()
         parts = []
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
@@ -65,7 +65,7 @@ class Generator:
         self, prompts: Sequence[str], *, batch_size: int, max_length: int, max_new_tokens: int
     ) -> tuple[Any, list[str]]:
         """(new token ids as float32 padded with -1, decoded texts), greedy, in input order."""
-        torch = _torch()
+        torch = torch_module()
         tokenizer = self.tokenizer
         tokenizer.padding_side = "left"  # decoder-only: new tokens follow the prompt directly
         if tokenizer.pad_token is None:

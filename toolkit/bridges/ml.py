@@ -43,7 +43,7 @@ PICKLE_WEIGHTS = (
 FINGERPRINT_PACKAGES = ("torch", "transformers", "peft", "torchao", "tokenizers", "safetensors")
 
 
-def _require(module: str) -> ModuleType:
+def require(module: str) -> ModuleType:
     """Import `module`, or raise MissingExtraError naming it."""
     try:
         return importlib.import_module(module)
@@ -57,18 +57,18 @@ def _require(module: str) -> ModuleType:
 QUIET_LOGGERS = ("torchao", "torchao.kernel.intmm", "torch.utils._pytree")
 
 
-def _torch() -> Any:
+def torch_module() -> Any:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
-    return _require("torch")
+    return require("torch")
 
 
 def _transformers() -> Any:
     """transformers, imported with the hub switched off (unless the caller decided otherwise)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    _torch()
-    transformers = _require("transformers")
+    torch_module()
+    transformers = require("transformers")
     transformers.utils.logging.disable_progress_bar()
     return transformers
 
@@ -107,7 +107,7 @@ class Encoder:
         Batches are consecutive slices of `batch_size` texts; each is padded to its longest
         text, truncated to `max_length` tokens, mean-pooled over the attention mask.
         """
-        torch = _torch()
+        torch = torch_module()
         if batch_size < 1:
             raise UsageError(f"batch size must be at least 1, not {batch_size}")
         items = list(texts)
@@ -127,7 +127,7 @@ class Encoder:
 def encode_batch(model: Any, tokenizer: Any, texts: list[str], max_length: int = 256) -> Any:
     """Mean-pooled, L2-normalised embeddings of one batch (keeps the autograd graph, so
     training uses it too): padded to the longest text, truncated to `max_length` tokens."""
-    torch = _torch()
+    torch = torch_module()
     encoded = tokenizer(
         texts, padding="longest", truncation=True, max_length=max_length, return_tensors="pt"
     )
@@ -149,7 +149,7 @@ def load_model(model_dir: Path, auto_class: str = "AutoModel") -> Any:
     weights only, in eval mode."""
     path = _local_dir(Path(model_dir), "model")
     _check_safetensors_weights(path)
-    torch = _torch()
+    torch = torch_module()
     auto = getattr(_transformers(), auto_class)
     model = auto.from_pretrained(
         str(path), local_files_only=True, use_safetensors=True, dtype=torch.float32
@@ -187,7 +187,7 @@ def _version(package: str) -> str:
 
 def environment_fingerprint() -> dict[str, str]:
     """Library versions and the CPU facts that decide whether outputs are bit-identical."""
-    torch = _torch()
+    torch = torch_module()
     fingerprint = {package: _version(package) for package in FINGERPRINT_PACKAGES}
     fingerprint["torch"] = str(torch.__version__)
     fingerprint["cpuCapability"] = str(torch.backends.cpu.get_cpu_capability())

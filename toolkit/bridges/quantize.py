@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.bridges.ml import _require, _torch
+from toolkit.bridges.ml import require, torch_module
 from toolkit.core.digests import canonical_tensor_digest
 from toolkit.core.errors import KeelError
 
@@ -45,13 +45,13 @@ class Quantized:
 
 
 def torchao() -> Any:
-    _torch()  # quiets torchao's import-time warnings (see toolkit.bridges.ml)
-    return _require("torchao")
+    torch_module()  # quiets torchao's import-time warnings (see toolkit.bridges.ml)
+    return require("torchao")
 
 
 def quantize(model: Any, scheme: str, recipe: Recipe) -> Quantized:
     """Apply `recipe` to `model` in place (it must be the verified fp32 model) and digest it."""
-    torch = _torch()
+    torch = torch_module()
     if scheme in NEEDS_GPU or recipe.library in GPU_LIBRARIES:
         need = NEEDS_GPU.get(scheme, f"a CUDA GPU and {recipe.library}")
         if not torch.cuda.is_available():
@@ -74,7 +74,7 @@ def quantize(model: Any, scheme: str, recipe: Recipe) -> Quantized:
 
 
 def _torchao(model: Any, recipe: Recipe) -> Quantized:
-    torch = _torch()
+    torch = torch_module()
     ao = torchao()
     quantization = importlib.import_module("torchao.quantization")
     config_class = getattr(quantization, recipe.config, None)
@@ -110,7 +110,7 @@ def state_dict_digest(model: Any) -> str:
     tensors plus JSON metadata), so the digest covers the quantized data and its scales.
     """
     tensors, metadata = _flat_state_dict(model)
-    safetensors_torch = _require("safetensors.torch")
+    safetensors_torch = require("safetensors.torch")
     with tempfile.TemporaryDirectory(prefix="keel-digest-") as scratch:
         path = Path(scratch) / "model.safetensors"
         safetensors_torch.save_file(tensors, str(path), metadata=metadata)

@@ -65,6 +65,7 @@ def audit(
     audit. Unless --no-record, writes an Audit manifest per deployment, commits it and tags
     the commit audit/<deployment>/<date>. Exit 1 when a check fails.
     """
+    from toolkit.cli.commands import command_problem
     from toolkit.core.fsutil import write_atomic
     from toolkit.core.layout import find_root
     from toolkit.workflows.audit.audit import audit as run_audit
@@ -78,6 +79,7 @@ def audit(
         as_of=as_of.date() if as_of else None,
         remote=remote,
         reproduce=run_reproduce,
+        parse_command=command_problem,
     )
     report = RENDERERS[report_format](result)
     if out is not None:

@@ -25,6 +25,6 @@ def inspect(path: Path, output_format: str) -> None:
     integer tensors are buffers. The budget is parameters x bytes per parameter for fp32, fp16,
     bf16, int8 and int4, bare and with 20, 30 and 40% overhead.
     """
-    from toolkit.workflows.artifacts.inspect import RENDERERS, inspect_weights
+    from toolkit.core.inspection import RENDERERS, inspect_weights
 
     click.echo(RENDERERS[output_format](inspect_weights(path)))

@@ -12,6 +12,22 @@ MANIFEST_DIR = "manifests"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
+KIND_DIRECTORIES = {
+    "Requirements": "requirements",
+    "ArchitectureDecision": "decisions",
+    "Model": "models",
+    "Tokenizer": "tokenizers",
+    "Dataset": "datasets",
+    "Evaluation": "evaluations",
+    "Quantization": "quantizations",
+    "TrainingRun": "training-runs",
+    "Adapter": "adapters",
+    "Runbook": "runbooks",
+    "Deployment": "deployments",
+    "Audit": "audits",
+}
+
+
 def find_root(start: Path) -> Path:
     """The nearest directory at or above `start` holding `.git` or `manifests/`; else `start`."""
     start = start.resolve()

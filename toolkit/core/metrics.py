@@ -197,11 +197,28 @@ def mrr(rankings: Sequence[Sequence[Hashable]], relevant: Sequence[Any]) -> floa
     """Mean reciprocal rank: mean over queries of ``1 / r``, where ``r`` is the 1-based position
     of the first relevant id in the ranking, and 0.0 for a query whose ranking has none."""
     sets = _relevant_sets("mrr", rankings, relevant)
-    total = []
-    for ranking, ids in zip(rankings, sets, strict=True):
-        position = next((r for r, id_ in enumerate(ranking, start=1) if id_ in ids), None)
-        total.append(1.0 / position if position else 0.0)
-    return math.fsum(total) / len(total)
+    return mean_reciprocal_rank(
+        [
+            next((r for r, id_ in enumerate(ranking, start=1) if id_ in ids), None)
+            for ranking, ids in zip(rankings, sets, strict=True)
+        ]
+    )
+
+
+def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float:
+    """Mean of ``1 / rank`` over queries, each query's rank being the 1-based position of its
+    first relevant id, or None (counted as 0.0) when none was ranked."""
+    if not ranks:
+        raise ValueError("mean_reciprocal_rank: expected at least one query, got none")
+    return math.fsum(1.0 / rank if rank else 0.0 for rank in ranks) / len(ranks)
+
+
+def hit_rate(ranks: Sequence[int], k: int) -> float:
+    """Fraction of queries whose one relevant id is ranked within the first ``k``: recall@k
+    when each query has exactly one relevant id."""
+    if not ranks:
+        raise ValueError("hit_rate: expected at least one query, got none")
+    return sum(1 for rank in ranks if rank <= k) / len(ranks)
 
 
 # --- generation -------------------------------------------------------------------------------

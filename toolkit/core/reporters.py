@@ -15,14 +15,18 @@ if TYPE_CHECKING:
     from toolkit.workflows.validation.validate import ValidationResult
 
 
-def _relative(finding: Finding) -> Finding:
+def relative(finding: Finding) -> Finding:
+    """The finding with its path as the user would type it (relative to the working
+    directory when inside it)."""
     from dataclasses import replace
 
+    if finding.path is None:
+        return finding
     return replace(finding, path=Path(display(finding.path)))
 
 
 def text(result: ValidationResult) -> str:
-    lines = [_relative(f).render() for f in result.findings]
+    lines = [relative(f).render() for f in result.findings]
     errors = sum(1 for f in result.findings if f.severity == "error")
     summary = f"{_count(result.manifests, 'manifest')} in {_count(result.files, 'file')}"
     lines.append(
@@ -43,7 +47,7 @@ def as_json(result: ValidationResult) -> str:
             "valid": result.ok,
             "files": result.files,
             "manifests": result.manifests,
-            "findings": [_relative(f).as_dict() for f in result.findings],
+            "findings": [relative(f).as_dict() for f in result.findings],
         },
         indent=2,
     )
@@ -59,7 +63,7 @@ def _escape(value: str, *, property_value: bool = False) -> str:
 def github(result: ValidationResult) -> str:
     lines = []
     for finding in result.findings:
-        f = _relative(finding)
+        f = relative(finding)
         title = _escape(f"keel {f.check}: {f.ref or f.path}", property_value=True)
         message = _escape(": ".join(p for p in (f.field, f.message) if p))
         level = "error" if f.severity == "error" else "warning"

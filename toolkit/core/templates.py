@@ -157,7 +157,7 @@ def _as_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def new_manifest_path(root: Path, kind: str, name: str) -> Path:
-    from toolkit.workflows.authoring.init import KIND_DIRECTORIES
+    from toolkit.core.layout import KIND_DIRECTORIES
 
     return root / "manifests" / KIND_DIRECTORIES[kind] / f"{name}.yaml"
 

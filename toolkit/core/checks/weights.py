@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def model_parameters_match_headers(graph: Graph) -> Iterator[Finding]:
     """A Model's `parameters` equals the floating-point elements in its safetensors files."""
-    from toolkit.workflows.artifacts.inspect import inspect_weights
+    from toolkit.core.inspection import inspect_weights
 
     for model in graph.of_kind(Model):
         directory = graph.root / model.spec.directory

@@ -341,12 +341,9 @@ def _document(
 
 
 def _git_email(root: Path) -> str:
-    import git
+    from toolkit.bridges.git import user_email
 
-    try:
-        email = str(git.Repo(root).git.config("--get", "user.email"))
-    except git.GitError:
-        email = ""
+    email = user_email(root)
     if not email:
         raise UsageError("who owns these manifests? Give --owner, or set git's user.email")
     return email

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from toolkit.core.repository import Graph
+    from toolkit.workflows.audit.checks import CommandParser
     from toolkit.workflows.audit.history import Diff
     from toolkit.workflows.reproduce.reproduce import Reproduction
 
@@ -73,19 +74,19 @@ def audit(
     as_of: dt.date | None = None,
     remote: bool = False,
     reproduce: bool = False,
+    parse_command: CommandParser,
 ) -> AuditResult:
-    """Audit `deployments` (default: every Deployment) as of `as_of` (default: today)."""
+    """Audit `deployments` (default: every Deployment) as of `as_of` (default: today);
+    `parse_command` is the CLI's parser, which runbook steps are checked against."""
+    from toolkit.bridges.git import head_commit, user_identity
     from toolkit.workflows.artifacts.verify import load_graph
-    from toolkit.workflows.audit.history import open_repo
 
     as_of = as_of or dt.date.today()
     graph = load_graph(root)
     refs = list(deployments) or sorted(str(d.ref) for d in graph.of_kind(Deployment))
     if not refs:
         raise UsageError(f"{root}: no Deployment manifest to audit")
-    repo = open_repo(root)
-    if not repo.head.is_valid():
-        raise UsageError(f"{root}: nothing committed yet; an audit is of a commit")
+    commit = head_commit(root)
     validation = _validation(root)
     audits = []
     for ref in refs:
@@ -93,19 +94,9 @@ def audit(
         if deployment is None:
             raise UsageError(f"{ref}: no such Deployment (or it does not validate)")
         audits.append(
-            _audit_one(root, graph, deployment, as_of, validation, remote=remote, run=reproduce)
+            _audit_one(root, graph, deployment, as_of, validation, parse_command, remote, reproduce)
         )
-    return AuditResult(root, as_of, repo.head.commit.hexsha, auditor(root), audits)
-
-
-def auditor(root: Path) -> str:
-    from toolkit.workflows.audit.history import open_repo
-
-    with open_repo(root).config_reader() as config:
-        name = config.get_value("user", "name", "")
-        email = config.get_value("user", "email", "")
-    who = f"{name} <{email}>".strip() if email else str(name)
-    return who or "unknown (set git config user.name and user.email)"
+    return AuditResult(root, as_of, commit, user_identity(root), audits)
 
 
 def _validation(root: Path) -> list[str]:
@@ -121,14 +112,14 @@ def _audit_one(
     deployment: Deployment,
     as_of: dt.date,
     validation: list[str],
-    *,
+    parse_command: CommandParser,
     remote: bool,
     run: bool,
 ) -> DeploymentAudit:
     result = DeploymentAudit(str(deployment.ref))
     runbook = graph.get_as(deployment.spec.runbook, Runbook)
     interval = runbook.spec.review_interval_days if runbook else 90
-    result.checks += runbook_checks(graph, runbook, deployment, as_of)
+    result.checks += runbook_checks(graph, runbook, deployment, as_of, parse_command)
     result.checks.append(manifests_check(validation))
     result.checks += artifact_checks(root, graph, deployment, remote=remote)
     result.checks += evaluation_checks(graph, deployment, as_of, interval)
@@ -197,14 +188,12 @@ def _reproduce_check(reproduction: Reproduction) -> Check:
 
 def record(result: AuditResult, report: str, report_format: str, path: str | None) -> list[str]:
     """Write one Audit manifest per deployment, commit them and tag the commit; the tags."""
-    import git
-
+    from toolkit.bridges.git import commit_and_tag
     from toolkit.core.manifest_writer import create_manifest
     from toolkit.core.templates import new_manifest_path
-    from toolkit.workflows.audit.history import AUDIT_TAG_PREFIX, open_repo
+    from toolkit.workflows.audit.history import AUDIT_TAG_PREFIX
 
     digest = "sha256:" + hashlib.sha256(report.encode("utf-8")).hexdigest()
-    repo = open_repo(result.root)
     written = []
     for audited in result.deployments:
         short = audited.deployment.split("/", 1)[1]
@@ -239,14 +228,12 @@ def record(result: AuditResult, report: str, report_format: str, path: str | Non
     files = [str(p.relative_to(result.root)) for p in written]
     if path and (result.root / path).is_file():
         files.append(path)  # a report kept inside the repository is evidence too
-    repo.index.add(files)
-    repo.index.commit(f"keel audit {result.as_of}: {result.status}")
-    tags = []
-    for audited in result.deployments:
-        tag = f"{AUDIT_TAG_PREFIX}{audited.deployment.split('/', 1)[1]}/{result.as_of}"
-        try:
-            repo.create_tag(tag, force=True, message=f"keel audit: {audited.status}")
-        except git.GitCommandError as error:
-            raise UsageError(f"cannot tag {tag}: {error}") from None
-        tags.append(tag)
-    return tags
+    tags = [
+        (
+            f"{AUDIT_TAG_PREFIX}{audited.deployment.split('/', 1)[1]}/{result.as_of}",
+            f"keel audit: {audited.status}",
+        )
+        for audited in result.deployments
+    ]
+    commit_and_tag(result.root, files, f"keel audit {result.as_of}: {result.status}", tags)
+    return [tag for tag, _ in tags]

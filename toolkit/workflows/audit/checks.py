@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from toolkit.core.repository import Graph
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+# `keel ARGS` -> why it would not parse, or None (the CLI's parser, passed in by the CLI)
+CommandParser = Callable[[list[str]], "str | None"]
 RANK = {PASS: 0, WARN: 1, FAIL: 2}
 
 
@@ -37,7 +40,11 @@ class Check:
 
 
 def runbook_checks(
-    graph: Graph, runbook: Runbook | None, deployment: Deployment, as_of: dt.date
+    graph: Graph,
+    runbook: Runbook | None,
+    deployment: Deployment,
+    as_of: dt.date,
+    parse_command: CommandParser,
 ) -> list[Check]:
     if runbook is None:
         return [Check("runbook", FAIL, f"{deployment.spec.runbook} does not exist")]
@@ -80,11 +87,13 @@ def runbook_checks(
             tuple(f"{name}: {len(listed)} step(s)" for name, listed in steps.items()),
         )
     )
-    checks.append(command_check(graph, runbook, steps))
+    checks.append(command_check(graph, runbook, steps, parse_command))
     return checks
 
 
-def command_check(graph: Graph, runbook: Runbook, steps: dict[str, Any]) -> Check:
+def command_check(
+    graph: Graph, runbook: Runbook, steps: dict[str, Any], parse_command: CommandParser
+) -> Check:
     """Every `keel ...` command parses against keel's CLI and names manifests that exist;
     other commands are listed for a person to check."""
     problems, human, parsed = [], [], []
@@ -97,7 +106,7 @@ def command_check(graph: Graph, runbook: Runbook, steps: dict[str, Any]) -> Chec
             elif words[:1] != ["keel"]:
                 human.append(f"{where}: `{step.command}` (not a keel command: check by hand)")
             else:
-                problem = keel_command_problem(graph, words[1:])
+                problem = keel_command_problem(graph, words[1:], parse_command)
                 if problem:
                     problems.append(f"{where}: `{step.command}`: {problem}")
                 else:
@@ -120,48 +129,15 @@ def _split(command: str) -> list[str] | None:
         return None
 
 
-def keel_command_problem(graph: Graph, args: list[str]) -> str | None:
+def keel_command_problem(graph: Graph, args: list[str], parse_command: CommandParser) -> str | None:
     """Why `keel ARGS` would not run as written, or None: the command and its options are
-    checked by click itself, without running anything; Kind/name arguments must exist."""
-    import click
-
-    from toolkit.cli import COMMANDS, cli
-
-    if not args:
-        return "no keel command given"
-    if args[0] not in COMMANDS:
-        return f"`{args[0]}` is not a keel command (known: {', '.join(sorted(COMMANDS))})"
-    # the group's own settings: click caches each command's help option from the first
-    # context it sees, and `keel ... -h` must stay valid (and help output unchanged)
-    context = click.Context(cli, info_name="keel", **cli.context_settings)
-    command = cli.get_command(context, args[0])
-    assert command is not None
-    try:
-        sub = command.make_context(args[0], list(args[1:]), parent=context)
-    except click.exceptions.Exit:
-        return None  # --help and friends
-    except click.UsageError as error:
-        return error.format_message()
-    while isinstance(command, click.Group) and _unparsed(sub):
-        name, *rest = _unparsed(sub)
-        child = command.get_command(sub, name)
-        if child is None:
-            return f"`{name}` is not a `keel {args[0]}` command"
-        try:
-            sub = child.make_context(name, rest, parent=sub)
-        except click.UsageError as error:
-            return error.format_message()
-        command = child
+    checked by the CLI's own parser (given by the caller: workflows do not import the CLI),
+    without running anything; Kind/name arguments must exist."""
+    problem = parse_command(args)
+    if problem:
+        return problem
     missing = [a for a in args[1:] if _looks_like_ref(a) and graph.get(a) is None]
     return f"{missing[0]} does not exist" if missing else None
-
-
-def _unparsed(context: Any) -> list[str]:
-    """A group's subcommand and its arguments (click 8.2 moved them to `_protected_args`)."""
-    protected = getattr(context, "_protected_args", None)
-    if protected is None:
-        protected = context.protected_args
-    return [*protected, *context.args]
 
 
 def _looks_like_ref(word: str) -> bool:

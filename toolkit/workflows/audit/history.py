@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from toolkit.bridges.git import open_repo, resolve
 from toolkit.core.errors import UsageError
 from toolkit.core.layout import MANIFEST_DIR
 from toolkit.core.loading import load_text
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterable, Iterator
 
-    from git import Commit, Repo
+    from git import Commit
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 WORK_TREE = "work tree"
@@ -95,24 +96,6 @@ def _short(value: Any) -> str:
 def _is_digest_like(value: Any) -> bool:
     text = str(value).removeprefix("sha256:")
     return len(text) >= 32 and all(c in "0123456789abcdef" for c in text)
-
-
-def open_repo(root: Path) -> Repo:
-    import git
-
-    try:
-        return git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise UsageError(f"{root}: not a git repository") from None
-
-
-def resolve(repo: Repo, rev: str) -> Commit:
-    import git
-
-    try:
-        return repo.commit(rev)
-    except (git.BadName, ValueError, git.GitCommandError):
-        raise UsageError(f"{rev}: not a revision of {repo.working_tree_dir}") from None
 
 
 def _parse(text: str, path: str) -> Iterator[Snapshot]:

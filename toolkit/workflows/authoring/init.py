@@ -9,26 +9,9 @@ from pathlib import Path
 
 from toolkit.bridges import dvc, git
 from toolkit.core.fsutil import write_atomic
-from toolkit.core.layout import MANIFEST_DIR
+from toolkit.core.layout import KIND_DIRECTORIES, MANIFEST_DIR
 from toolkit.core.schemas import SCHEMA_DIR
 from toolkit.core.schemas import export as export_schemas
-from toolkit.manifests import KINDS
-
-KIND_DIRECTORIES = {
-    "Requirements": "requirements",
-    "ArchitectureDecision": "decisions",
-    "Model": "models",
-    "Tokenizer": "tokenizers",
-    "Dataset": "datasets",
-    "Evaluation": "evaluations",
-    "Quantization": "quantizations",
-    "TrainingRun": "training-runs",
-    "Adapter": "adapters",
-    "Runbook": "runbooks",
-    "Deployment": "deployments",
-    "Audit": "audits",
-}
-assert set(KIND_DIRECTORIES) == set(KINDS), "every kind needs a manifests/ folder"
 
 GITIGNORE_LINES = (".keel/", "__pycache__/")
 

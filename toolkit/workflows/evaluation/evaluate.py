@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +54,9 @@ def load_outputs(root: Path, evaluation: Evaluation) -> Any | None:
     path = evaluation.spec.outputs.path
     if path is None or not (root / path).is_file():
         return None
-    from safetensors.torch import load_file
+    from toolkit.bridges.tensors import load_outputs as read
 
-    return load_file(str(root / path))["outputs"]
+    return read(root / path)
 
 
 def reference_metrics(
@@ -101,9 +100,8 @@ def _reference(root: Path, graph: Graph, ref: str, dataset: str) -> Any:
 
 def write_outputs(root: Path, name: str, dataset: str, task: str, outputs: Any) -> str:
     """Save the outputs as safetensors (atomically) and track them with DVC; the path."""
-    from safetensors.torch import save_file
-
     from toolkit.bridges import dvc
+    from toolkit.bridges.tensors import save_outputs
     from toolkit.core.hashing import hash_file
 
     relative = f"{OUTPUTS_DIR}/{name}.safetensors"
@@ -112,9 +110,7 @@ def write_outputs(root: Path, name: str, dataset: str, task: str, outputs: Any) 
     layout = "queries then passages, dataset order" if task == "retrieval" else "dataset order"
     # one metadata key: safetensors writes several in hash-map order, which changes the bytes
     meta = json.dumps({"dataset": dataset, "evaluation": name, "layout": layout}, sort_keys=True)
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({"outputs": outputs.contiguous()}, str(scratch), metadata={"keel": meta})
-    os.replace(scratch, path)
+    save_outputs(path, outputs, {"keel": meta})
     dvc.add(root, [path], {path: hash_file(path, md5=True).md5 or ""})
     return relative
 

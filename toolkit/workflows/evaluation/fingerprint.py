@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from toolkit.manifests.evaluation import EvaluationSpec
 
+# the library versions recorded are the ones the ML bridge fingerprints (one list, there)
 TOOLS = ("torch", "transformers", "peft", "torchao", "tokenizers", "safetensors")
 FINGERPRINT_ENVIRONMENT = ("cpuCapability", "quantizedEngine")
 FINGERPRINT_HARDWARE = ("cpu", "threads")
@@ -18,12 +19,12 @@ LOCK_FILE = "requirements.lock"
 
 
 def hardware() -> dict[str, Any]:
-    import torch
+    from toolkit.bridges.tensors import thread_count
 
     return {
         "cpu": _cpu_name(),
         "memoryBytes": _memory_bytes(),
-        "threads": int(torch.get_num_threads()),
+        "threads": thread_count(),
     }
 
 

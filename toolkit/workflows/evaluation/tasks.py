@@ -8,12 +8,13 @@ digest and one comparison serve them all.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import UsageError
-from toolkit.core.metrics import percentile
+from toolkit.core.metrics import hit_rate, mean_reciprocal_rank, percentile
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -137,7 +138,7 @@ def _generate(runner: Generator, rows: Sequence[dict[str, Any]], protocol: Proto
 
 
 def _embed(encoder: Encoder, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
-    import torch
+    from toolkit.bridges.tensors import concat_rows
 
     def embed(texts: list[str]) -> Any:
         return encoder.embed(texts, batch_size=protocol.batch_size, max_length=protocol.max_length)
@@ -146,7 +147,7 @@ def _embed(encoder: Encoder, rows: Sequence[dict[str, Any]], protocol: Protocol)
     if protocol.task == "retrieval":
         queries = embed([row["query"] for row in rows])
         passages = embed([row["passage"] for row in rows])
-        outputs = torch.cat([queries, passages]).contiguous()
+        outputs = concat_rows([queries, passages])
         return Run(outputs, ids, retrieval_metrics(queries, passages))
     return Run(embed([row["text"] for row in rows]), ids, {})
 
@@ -154,27 +155,30 @@ def _embed(encoder: Encoder, rows: Sequence[dict[str, Any]], protocol: Protocol)
 def retrieval_metrics(queries: Any, passages: Any) -> dict[str, float]:
     """recall@1/@5, MRR and mean positive cosine. Query i's relevant passage is passage i; a
     tie counts in its favour (rank = 1 + passages scoring strictly higher)."""
-    scores = queries.double() @ passages.double().T
-    positives = scores.diagonal()
-    ranks = 1 + (scores > positives.unsqueeze(1)).sum(dim=1)
+    from toolkit.bridges.tensors import positive_ranks
+
+    ranks, positives = positive_ranks(queries, passages)
     return {
-        "recall_at_1": _r4((ranks <= 1).double().mean()),
-        "recall_at_5": _r4((ranks <= 5).double().mean()),
-        "mrr": _r4((1.0 / ranks.double()).mean()),
-        "mean_positive_cosine": _r4(positives.mean()),
+        "recall_at_1": _r4(hit_rate(ranks, 1)),
+        "recall_at_5": _r4(hit_rate(ranks, 5)),
+        "mrr": _r4(mean_reciprocal_rank(ranks)),
+        "mean_positive_cosine": _r4(math.fsum(positives) / len(positives)),
     }
 
 
 def cosine_metrics(candidate: Any, reference: Any, prefix: str) -> dict[str, float]:
-    import torch
+    from toolkit.bridges.tensors import row_cosines, shape
 
-    if candidate.shape != reference.shape:
+    if shape(candidate) != shape(reference):
         raise UsageError(
-            f"cannot compare outputs of shape {list(candidate.shape)} with a reference of "
-            f"shape {list(reference.shape)}"
+            f"cannot compare outputs of shape {shape(candidate)} with a reference of "
+            f"shape {shape(reference)}"
         )
-    cosines = torch.nn.functional.cosine_similarity(candidate.double(), reference.double(), dim=1)
-    return {f"{prefix}_mean": _r4(cosines.mean()), f"{prefix}_min": _r4(cosines.min())}
+    cosines = row_cosines(candidate, reference)
+    return {
+        f"{prefix}_mean": _r4(math.fsum(cosines) / len(cosines)),
+        f"{prefix}_min": _r4(min(cosines)),
+    }
 
 
 def _r4(value: Any) -> float:

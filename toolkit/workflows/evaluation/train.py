@@ -69,10 +69,9 @@ def training_config(run: TrainingRun, adapter: Adapter) -> LoraTraining:
 
 
 def train(root: Path, ref: str) -> TrainResult:
-    import torch
-
     from toolkit.bridges import ml
     from toolkit.bridges.adapters import save_adapter, train_contrastive_lora
+    from toolkit.bridges.tensors import deterministic_algorithms
     from toolkit.workflows.artifacts.verify import load_graph
 
     graph = load_graph(root)
@@ -86,17 +85,13 @@ def train(root: Path, ref: str) -> TrainResult:
     tokenizer = ml.load_tokenizer(pipeline.directory(root, subject.tokenizer.spec))
     model = ml.load_model(pipeline.directory(root, subject.model.spec))
     pipeline.raise_first(pipeline.check_model(model, subject.model))
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
+    with deterministic_algorithms():
         trained = train_contrastive_lora(
             model,
             pairs,
             config,
             lambda m, texts: ml.encode_batch(m, tokenizer, texts, config.max_length),
         )
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
     target = pipeline.directory(root, adapter.spec)
     staging = target.with_name(f".{target.name}.training")
     shutil.rmtree(staging, ignore_errors=True)

@@ -153,40 +153,35 @@ def first_difference(
     outputs: Any, recorded: Any, rows: list[dict[str, Any]], task: str
 ) -> dict[str, Any] | None:
     """The first output row that is not bit-identical to the record, with what it was."""
-    import torch
+    from toolkit.bridges.tensors import first_differing_row, shape
 
-    if outputs.shape != recorded.shape:
-        return {"shape": list(outputs.shape), "recordedShape": list(recorded.shape)}
-    for index in range(outputs.shape[0]):
-        if not torch.equal(outputs[index], recorded[index]):
-            cosine = torch.nn.functional.cosine_similarity(
-                outputs[index].double(), recorded[index].double(), dim=0
-            )
-            row = index % len(rows) if rows else index
-            part = (
-                ("query" if index < len(rows) else "passage")
-                if task == "retrieval"
-                else REQUEST_FIELD.get(task, "text")
-            )
-            return {
-                "row": index,
-                "example": rows[row].get("id") if rows else None,
-                "field": part,
-                "text": str(rows[row].get(part, ""))[:80] if rows else "",
-                "maxAbsDiff": float((outputs[index] - recorded[index]).abs().max()),
-                "cosine": float(cosine),
-            }
-    return None
+    if shape(outputs) != shape(recorded):
+        return {"shape": shape(outputs), "recordedShape": shape(recorded)}
+    difference = first_differing_row(outputs, recorded)
+    if difference is None:
+        return None
+    index = difference.row
+    row = index % len(rows) if rows else index
+    part = (
+        ("query" if index < len(rows) else "passage")
+        if task == "retrieval"
+        else REQUEST_FIELD.get(task, "text")
+    )
+    return {
+        "row": index,
+        "example": rows[row].get("id") if rows else None,
+        "field": part,
+        "text": str(rows[row].get(part, ""))[:80] if rows else "",
+        "maxAbsDiff": difference.max_abs_diff,
+        "cosine": difference.cosine,
+    }
 
 
 def worst_rows(outputs: Any, recorded: Any) -> dict[str, float]:
-    import torch
+    from toolkit.bridges import tensors
 
-    cosines = torch.nn.functional.cosine_similarity(outputs.double(), recorded.double(), dim=1)
-    return {
-        "maxAbsDiff": float((outputs - recorded).abs().max()),
-        "minCosine": float(cosines.min()),
-    }
+    max_abs_diff, min_cosine = tensors.worst_rows(outputs, recorded)
+    return {"maxAbsDiff": max_abs_diff, "minCosine": min_cosine}
 
 
 def _describe(first: dict[str, Any] | None) -> str:
@@ -206,8 +201,7 @@ def _changes(differences: dict[str, str]) -> str:
 
 def serve_canary(context: Context) -> tuple[str, dict[str, Any]]:
     """Serve the API contract on localhost, send the canary through it, check the answers."""
-    import torch
-
+    from toolkit.bridges import tensors
     from toolkit.bridges.serving import Contract, ContractServer
     from toolkit.bridges.serving_client import fetch, send_requests
 
@@ -251,9 +245,9 @@ def serve_canary(context: Context) -> tuple[str, dict[str, Any]]:
         problems.append("/metrics does not report keel_request_latency_ms")
     served = [vector for e in traffic.exchanges for vector in e.body.get("embeddings", [])]
     if not problems:
-        served_tensor = torch.tensor(served, dtype=torch.float32)
+        served_tensor = tensors.from_rows(served)
         queries = context.canary_outputs[: len(texts)]
-        if not torch.equal(served_tensor, queries):
+        if not tensors.equal(served_tensor, queries):
             first = first_difference(served_tensor, queries, context.canary_rows, "retrieval")
             problems.append(
                 f"served embeddings differ from the canary run; first: {_describe(first)}"

@@ -168,10 +168,11 @@ def _run_stage(
 
 def stage_validate(context: Context) -> tuple[str, dict[str, Any]]:
     """Clone REV into the work directory and validate its manifests."""
+    from toolkit.bridges.git import clone_at
     from toolkit.workflows.artifacts.verify import load_graph
     from toolkit.workflows.validation.validate import validate
 
-    context.commit = checkout(context.source, context.rev, context.workdir)
+    context.commit = clone_at(context.source, context.rev, context.workdir)
     result = validate(context.workdir)
     errors = [f for f in result.findings if f.severity == "error"]
     if errors:
@@ -195,27 +196,6 @@ def _relative(line: str, workdir: Path) -> str:
 def _first(lines: list[str]) -> str:
     """The first problem, and how many more there are."""
     return lines[0] + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else "")
-
-
-def checkout(source: Path, rev: str, workdir: Path) -> str:
-    """A fresh clone of `source` at `rev` (detached) in `workdir`; the commit sha.
-
-    A clone, not a worktree: it shares nothing with the user's checkout, so uncommitted
-    changes there cannot leak in, and deleting it cannot hurt the source repository.
-    """
-    import git
-
-    try:
-        commit = git.Repo(source).commit(rev).hexsha
-    except (git.BadName, ValueError, git.GitCommandError) as error:
-        raise UsageError(f"--rev {rev}: not a revision of {source} ({error})") from None
-    except git.InvalidGitRepositoryError:
-        raise UsageError(f"{source}: not a git repository") from None
-    if workdir.exists() and any(workdir.iterdir()):
-        raise UsageError(f"--workdir {workdir}: not empty; give a new or empty directory")
-    clone = git.Repo.clone_from(str(source), str(workdir), no_checkout=True)
-    clone.git.checkout(commit)
-    return commit
 
 
 # 2 ----------------------------------------------------------------------------------------

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit.core.errors import GitError, UsageError
+from toolkit.bridges import git
+from toolkit.core.errors import UsageError
 from toolkit.core.fsutil import write_atomic
 from toolkit.core.layout import MANIFEST_DIR, MANIFEST_SUFFIXES
 
@@ -40,7 +40,7 @@ def install(root: Path, *, force: bool = False, python: str | None = None) -> In
     A hook keel did not write is left alone unless `force`; then it is kept as a backup.
     The hook remembers this Python, so it works without an activated virtualenv.
     """
-    hooks_dir = _hooks_dir(root)
+    hooks_dir = git.hooks_dir(root)
     target = hooks_dir / "pre-commit"
     interpreter = python or sys.executable
     lines = hook_script().splitlines(keepends=True)
@@ -77,44 +77,19 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
-def _hooks_dir(root: Path) -> Path:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--git-path", "hooks"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise GitError(f"{root}: not a git repository ({error})") from error
-    directory = Path(done.stdout.strip())
-    directory = directory if directory.is_absolute() else root / directory
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-def _git_names(root: Path, *args: str) -> list[Path]:
-    try:
-        done = subprocess.run(["git", *args, "-z"], cwd=root, capture_output=True, check=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise GitError(f"{root}: git {' '.join(args)} failed ({error})") from error
-    return [root / name for name in done.stdout.decode().split("\0") if name]
-
-
 def staged_files(root: Path) -> list[Path]:
     """Files added, copied, modified or renamed in the index, as paths under `root`."""
-    return _git_names(root, "diff", "--cached", "--name-only", "--diff-filter=ACMR")
+    return git.names(root, "diff", "--cached", "--name-only", "--diff-filter=ACMR")
 
 
 def staged_deletions(root: Path) -> list[Path]:
-    return _git_names(root, "diff", "--cached", "--name-only", "--diff-filter=D")
+    return git.names(root, "diff", "--cached", "--name-only", "--diff-filter=D")
 
 
 def unstaged_changes(root: Path) -> list[Path]:
     """Tracked files whose working copy differs from the index: what the hook would check
     instead of what is committed."""
-    return _git_names(root, "diff", "--name-only")
+    return git.names(root, "diff", "--name-only")
 
 
 def commit_check_runs(root: Path) -> list[CheckRun]:

@@ -8,11 +8,10 @@ directory when below it.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.core.fsutil import display
+from toolkit.core.reporters import relative
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +22,8 @@ if TYPE_CHECKING:
 
 def render(finding: Finding) -> str:
     parts = (finding.check, finding.ref, finding.field, finding.message)
-    return ": ".join((f"{display(finding.path)}:{finding.line}", *(p for p in parts if p)))
+    where = f"{display(finding.path)}:{finding.line}" if finding.path is not None else None
+    return ": ".join(p for p in (where, *parts) if p)
 
 
 def text(result: ScanResult) -> str:
@@ -43,7 +43,7 @@ def as_json(result: ScanResult) -> str:
             "clean": result.ok,
             "files": result.files,
             "skipped": [{"path": display(s.path), "reason": s.reason} for s in result.skipped],
-            "findings": [replace(f, path=Path(display(f.path))).as_dict() for f in result.findings],
+            "findings": [relative(f).as_dict() for f in result.findings],
         },
         indent=2,
     )

@@ -61,7 +61,11 @@ def validate(
         chosen |= _neighbour_files(graph, chosen)
     findings = [*path_findings, *graph.findings, *run_checks(graph), *_checksums(graph, checksums)]
     if context:
-        findings = [f for f in findings if _absolute(f.path) in chosen or f.check == "paths"]
+        findings = [
+            f
+            for f in findings
+            if (f.path is not None and _absolute(f.path) in chosen) or f.check == "paths"
+        ]
     chosen_manifests = sum(
         1 for e in graph.entries.values() if _absolute(e.document.path) in chosen
     )
