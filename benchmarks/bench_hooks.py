@@ -42,8 +42,8 @@ from bench_artifacts import WEIGHTS, medians, model_manifest, warm, write_safete
 from bench_validate import Manifests, generate
 
 from toolkit.core.hashing import hash_file
+from toolkit.core.layout import KIND_DIRECTORIES
 from toolkit.core.schemas import schema_filename
-from toolkit.workflows.authoring.init import KIND_DIRECTORIES
 from toolkit.workflows.validation.validate import validate
 
 if TYPE_CHECKING:

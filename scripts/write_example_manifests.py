@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from toolkit.core.layout import KIND_DIRECTORIES
 from toolkit.core.schemas import schema_filename
-from toolkit.workflows.authoring.init import KIND_DIRECTORIES
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = ROOT / "scripts" / "measurements.json"
