@@ -40,3 +40,22 @@ def test_ruff_finds_nothing() -> None:
 def test_mypy_finds_nothing() -> None:
     done = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_import_layers_hold() -> None:
+    """The contracts in pyproject.toml: cli -> workflows -> bridges -> core -> manifests, and
+    only toolkit.bridges imports torch, transformers, peft, torchao, safetensors, tokenizers,
+    dvc, git and huggingface_hub."""
+    done = subprocess.run(
+        [_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 kept, 0 broken" in done.stdout
+
+
+def test_every_kind_has_a_manifests_folder() -> None:
+    from toolkit.core.layout import KIND_DIRECTORIES
+    from toolkit.manifests import KINDS
+
+    assert set(KIND_DIRECTORIES) == set(KINDS)
+    assert len(set(KIND_DIRECTORIES.values())) == len(KIND_DIRECTORIES)
