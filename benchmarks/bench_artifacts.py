@@ -30,19 +30,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
+from benchmarks.timing import medians, pair  # noqa: E402
 from tests.factories import deployment_set  # noqa: E402
 from toolkit.core.hashing import hash_file  # noqa: E402
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 CHUNK = 64 << 20
 WEIGHTS = Path("artifacts/models/bench/model.safetensors")  # in repository A; B has it at its root
@@ -87,18 +84,6 @@ def run_ok(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-20:])
         sys.exit(f"bench: `{' '.join(argv[:3])}` exited {done.returncode}:\n{tail}")
     return done.stdout
-
-
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
-
-
-def medians(keel: Callable[[], object], peer: Callable[[], object], n: int) -> tuple[float, float]:
-    """Median seconds of each, alternating runs so drifting machine load hits both alike."""
-    times = [(timed(keel), timed(peer)) for _ in range(n)]
-    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
 def model_manifest(sha256: str, size: int, parameters: int) -> dict[str, Any]:
@@ -164,11 +149,9 @@ def main() -> int:
         track = [KEEL, "track", str(WEIGHTS), "--into", "Model/bench"]
         add = [DVC, "add", "-q", WEIGHTS.name]
         track_runs = []
-        for _ in range(repeat):
+        for run in range(repeat):
             make_repos(tmp, source, model_manifest(sha256, size, parameters), env)
-            track_runs.append(
-                (timed(lambda: run_ok(track, a, env)), timed(lambda: run_ok(add, b, env)))
-            )
+            track_runs.append(pair(lambda: run_ok(track, a, env), lambda: run_ok(add, b, env), run))
         track_s = (
             statistics.median(r[0] for r in track_runs),
             statistics.median(r[1] for r in track_runs),

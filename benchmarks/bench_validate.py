@@ -20,23 +20,19 @@ import io
 import json
 import pstats
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
+from benchmarks.timing import median_seconds, medians  # noqa: E402
 from tests.factories import deployment_set, write_set  # noqa: E402
 from toolkit.core.schemas import schema_filename  # noqa: E402
 from toolkit.workflows.validation.validate import validate  # noqa: E402
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 Manifests = dict[str, dict[str, Any]]
 
@@ -79,15 +75,6 @@ def generate(count: int) -> Manifests:
     return manifests
 
 
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run_ok(argv: list[str], cwd: Path, what: str) -> str:
     """Run one process; exit loudly unless it succeeds. Returns its stdout."""
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
@@ -122,15 +109,13 @@ def main() -> int:
             if not report["valid"] or report["findings"] or report["files"] != len(manifests):
                 sys.exit(f"bench: keel validate: {report['files']} files, {report['findings'][:5]}")
 
-        keel_s = median_seconds(keel_validate, args.repeat)
-
         def check_all_kinds() -> None:
             for kind, files in by_kind.items():
                 schema = root / "schemas" / schema_filename(kind)
                 argv = [check_jsonschema, "--schemafile", str(schema), *files]
                 run_ok(argv, root, f"check-jsonschema {kind}")
 
-        cjs_s = median_seconds(check_all_kinds, args.repeat)
+        keel_s, cjs_s = medians(keel_validate, check_all_kinds, args.repeat)
         help_s = median_seconds(lambda: run_ok([keel, "--help"], root, "keel --help"), 5)
         result = validate(root)  # warm-up: lazy imports, and proof the tree is valid in-process too
         if not result.ok or result.files != len(manifests):
