@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 from jsonschema import Draft202012Validator
 
-from toolkit.bridges.serving import Contract, ContractServer
+from toolkit.bridges.serving import ContractServer
 from toolkit.bridges.serving_client import Exchange, TrafficResult, fetch, send_requests
+from toolkit.bridges.serving_contract import Contract
 from toolkit.core.loading import load_file
 from toolkit.core.parsing import Parsed, parse_document
 from toolkit.manifests.deployment import Deployment

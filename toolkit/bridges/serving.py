@@ -7,6 +7,9 @@ imports nothing heavy and its tests need no model. Standard library only, plus j
 Every answer is either a body that passed the output schema or an error the contract names,
 ``{"error": {"code": ..., "message": ...}}``. A body that breaks the output schema is our bug
 and goes out as a 500 ``invalid_output``, never as a 200.
+
+The contract itself and its schema checks are in `serving_contract`, the /metrics counters in
+`serving_metrics`, the client that sends the traffic in `serving_client`.
 """
 
 from __future__ import annotations
@@ -17,27 +20,21 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator, SchemaError
-from jsonschema.exceptions import best_match
+from jsonschema import Draft202012Validator
+
+from toolkit.bridges.serving_contract import EMBED_PATHS, JSON_CONTENT_TYPE, Contract, first_problem
+from toolkit.bridges.serving_metrics import PROMETHEUS_CONTENT_TYPE, Metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
     from types import TracebackType
 
-    from jsonschema.protocols import Validator
-
-    from toolkit.manifests.deployment import Deployment
-
 __all__ = [
-    "DEFAULT_STATUS",
-    "EMBED_PATHS",
-    "Contract",
     "ContractServer",
     "Embed",
 ]
@@ -45,109 +42,7 @@ __all__ = [
 Embed = Callable[[list[str]], list[list[float]]]
 """The model as the server sees it: texts in, one vector per text out, in the same order."""
 
-EMBED_PATHS = ("/", "/v1/embed")
-DEFAULT_STATUS = {
-    "invalid_input": 400,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "batch_too_large": 413,
-    "payload_too_large": 413,
-    "rate_limited": 429,
-    "invalid_output": 500,
-    "model_unavailable": 503,
-}
-"""The status of each error the server gives, where the contract does not list the code."""
-
 MAX_BODY_BYTES = 1024 * 1024
-LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500)
-_JSON = "application/json"
-_PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
-
-
-# --- the contract -----------------------------------------------------------------------------
-
-
-def _array_of_strings(schema: Mapping[str, Any]) -> list[str]:
-    """Names of the top-level properties of `schema` that are arrays of strings."""
-    properties = schema.get("properties")
-    if not isinstance(properties, dict):
-        return []
-    return [
-        name
-        for name, prop in properties.items()
-        if isinstance(prop, dict)
-        and prop.get("type") == "array"
-        and isinstance(prop.get("items"), dict)
-        and prop["items"].get("type") == "string"
-    ]
-
-
-@dataclass(frozen=True)
-class Contract:
-    """What the server needs from a Deployment, checked once here so the server can trust it.
-
-    ``texts_field`` is derived, not given: the one property of the input schema that is an
-    array of strings holds the texts to embed.
-    """
-
-    name: str
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any]
-    errors: dict[str, int]
-    max_batch_size: int
-    requests_per_minute: int
-    texts_field: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        schemas = (("inputSchema", self.input_schema), ("outputSchema", self.output_schema))
-        for key, schema in schemas:
-            try:
-                Draft202012Validator.check_schema(schema)
-            except SchemaError as error:
-                raise ValueError(
-                    f"{self.name}: spec.api.{key} is not a valid JSON Schema: {error.message}"
-                ) from None
-        fields = _array_of_strings(self.input_schema)
-        if len(fields) != 1:
-            found = ", ".join(repr(name) for name in fields) or "none"
-            raise ValueError(
-                f"{self.name}: spec.api.inputSchema needs exactly one property that is an array "
-                f"of strings, for the texts to embed; found {found}"
-            )
-        object.__setattr__(self, "texts_field", fields[0])
-
-    @classmethod
-    def of(cls, deployment: Deployment) -> Contract:
-        api = deployment.spec.api
-        return cls(
-            name=deployment.metadata.name,
-            input_schema=api.input_schema,
-            output_schema=api.output_schema,
-            errors={error.code: error.status for error in api.errors},
-            max_batch_size=deployment.spec.serving.max_batch_size,
-            requests_per_minute=api.rate_limit.requests_per_minute,
-        )
-
-    def status(self, code: str) -> int:
-        """The contract's status for an error code, else the server's default."""
-        return self.errors.get(code, DEFAULT_STATUS[code])
-
-
-def _first_problem(validator: Validator, instance: object) -> str | None:
-    """The first schema violation, as `$.json.path: message`.
-
-    The first, in schema and document order, reads most naturally (`$.texts[0]` before
-    `$.texts[1]`); `best_match` then looks inside an anyOf or oneOf for the specific cause.
-    """
-    try:
-        error = next(iter(validator.iter_errors(instance)), None)
-        error = None if error is None else best_match([error])
-    except RecursionError:
-        return "$: nested too deeply to check"
-    return None if error is None else f"{error.json_path}: {error.message}"
-
-
-# --- the server -------------------------------------------------------------------------------
 
 
 class _TokenBucket:
@@ -178,55 +73,11 @@ class _TokenBucket:
             return (1 - self._tokens) / self._per_second
 
 
-class _Metrics:
-    """Counters and a latency histogram of the embedding endpoint, in Prometheus text format."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._statuses: dict[int, int] = {}
-        self._errors: dict[str, int] = {}
-        self._buckets = [0] * len(LATENCY_BUCKETS_MS)
-        self._sum_ms = 0.0
-        self._count = 0
-
-    def record(self, status: int, code: str | None, latency_ms: float) -> None:
-        with self._lock:
-            self._statuses[status] = self._statuses.get(status, 0) + 1
-            if code is not None:
-                self._errors[code] = self._errors.get(code, 0) + 1
-            for index, bound in enumerate(LATENCY_BUCKETS_MS):
-                if latency_ms <= bound:
-                    self._buckets[index] += 1
-            self._sum_ms += latency_ms
-            self._count += 1
-
-    def render(self) -> str:
-        with self._lock:
-            return "".join(self._lines())
-
-    def _lines(self) -> Iterator[str]:
-        yield "# HELP keel_requests_total Embedding requests answered, by HTTP status.\n"
-        yield "# TYPE keel_requests_total counter\n"
-        for status, count in sorted(self._statuses.items()):
-            yield f'keel_requests_total{{status="{status}"}} {count}\n'
-        yield "# HELP keel_errors_total Embedding requests refused, by error code.\n"
-        yield "# TYPE keel_errors_total counter\n"
-        for code, count in sorted(self._errors.items()):
-            yield f'keel_errors_total{{code="{code}"}} {count}\n'
-        yield "# HELP keel_request_latency_ms Time to answer an embedding request.\n"
-        yield "# TYPE keel_request_latency_ms histogram\n"
-        for bound, count in zip(LATENCY_BUCKETS_MS, self._buckets, strict=True):
-            yield f'keel_request_latency_ms_bucket{{le="{bound}"}} {count}\n'
-        yield f'keel_request_latency_ms_bucket{{le="+Inf"}} {self._count}\n'
-        yield f"keel_request_latency_ms_sum {self._sum_ms!r}\n"
-        yield f"keel_request_latency_ms_count {self._count}\n"
-
-
 @dataclass(frozen=True)
 class _Reply:
     status: int
     body: bytes
-    content_type: str = _JSON
+    content_type: str = JSON_CONTENT_TYPE
     headers: tuple[tuple[str, str], ...] = ()
     code: str | None = None
     """The error code, if this is an error."""
@@ -245,7 +96,7 @@ class _App:
         self.contract = contract
         self.embed = embed
         self.max_body = max_body
-        self.metrics = _Metrics()
+        self.metrics = Metrics()
         self._input = Draft202012Validator(contract.input_schema)
         self._output = Draft202012Validator(contract.output_schema)
         self._bucket = _TokenBucket(contract.requests_per_minute, clock)
@@ -259,7 +110,7 @@ class _App:
             ready = self.embed is not None
             return _json_reply(200 if ready else 503, {"status": "ok" if ready else "unavailable"})
         if path == "/metrics":
-            return _Reply(200, self.metrics.render().encode(), _PROMETHEUS)
+            return _Reply(200, self.metrics.render().encode(), PROMETHEUS_CONTENT_TYPE)
         if path in EMBED_PATHS:
             allow = (("Allow", "POST"),)
             return self.error("method_not_allowed", f"{path} takes POST", allow)
@@ -289,7 +140,7 @@ class _App:
         if isinstance(texts, list) and len(texts) > limit:
             message = f"{len(texts)} texts in one request; the limit is {limit}"
             return self.error("batch_too_large", message)
-        problem = _first_problem(self._input, body)
+        problem = first_problem(self._input, body)
         if problem is not None:
             return self.error("invalid_input", problem)
         if not isinstance(texts, list):
@@ -304,7 +155,7 @@ class _App:
 
     def _success(self, vectors: list[list[float]], expected: int) -> _Reply:
         payload = {"embeddings": vectors, "model": self.contract.name}
-        problem = _first_problem(self._output, payload)
+        problem = first_problem(self._output, payload)
         if problem is not None:
             return self.error("invalid_output", f"the response breaks outputSchema: {problem}")
         if len(vectors) != expected:

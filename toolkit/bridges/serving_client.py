@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
-from toolkit.bridges.serving import _JSON, EMBED_PATHS, Contract, _first_problem
+from toolkit.bridges.serving_contract import (
+    EMBED_PATHS,
+    JSON_CONTENT_TYPE,
+    Contract,
+    first_problem,
+)
 from toolkit.core.metrics import percentile
 
 if TYPE_CHECKING:
@@ -100,7 +105,7 @@ def send_requests(
         request = urllib.request.Request(
             url.rstrip("/") + path,
             data=json.dumps(body).encode(),
-            headers={"Content-Type": _JSON},
+            headers={"Content-Type": JSON_CONTENT_TYPE},
             method="POST",
         )
         start = time.perf_counter()
@@ -145,7 +150,7 @@ def _problems(
         return
     if contract is None or validator is None:
         return
-    problem = _first_problem(validator, answer)
+    problem = first_problem(validator, answer)
     if problem is not None:
         yield f"the response breaks outputSchema: {problem}"
     if answer.get("model") != contract.name:
