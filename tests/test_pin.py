@@ -18,7 +18,8 @@ from factories import safetensors_bytes
 
 from toolkit.cli import main
 from toolkit.core.errors import ChecksumError, UsageError
-from toolkit.workflows.artifacts.pin import PinRequest, pin
+from toolkit.workflows.artifacts.pin import pin
+from toolkit.workflows.artifacts.pin_values import PinRequest
 from toolkit.workflows.authoring.init import init
 from toolkit.workflows.validation.validate import validate
 

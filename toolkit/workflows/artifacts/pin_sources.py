@@ -17,7 +17,7 @@ from toolkit.bridges.hf import SnapshotFile as SourceFile
 from toolkit.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from toolkit.workflows.artifacts.pin import PinRequest
+    from toolkit.workflows.artifacts.pin_values import PinRequest
 
 
 @dataclass(frozen=True)

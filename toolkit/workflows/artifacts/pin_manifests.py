@@ -1,0 +1,201 @@
+"""What `keel pin` writes in the Model and Tokenizer manifests, and what it reads from them.
+
+Each spec is built from the hashed files and the snapshot's own config, tokenizer files and
+model card; each whole document validates before anything is written. An existing manifest
+keeps its metadata, its directory and whatever fields pin does not own (`MANAGED`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from toolkit.core import model_files
+from toolkit.core.errors import ManifestError, UsageError
+from toolkit.core.manifest_writer import sync_spec
+from toolkit.core.safetensors_header import read_header
+from toolkit.manifests import Model, Tokenizer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from toolkit.manifests.base import Manifest
+    from toolkit.workflows.artifacts.pin_sources import Source
+    from toolkit.workflows.artifacts.pin_values import PinnedFile, PinRequest
+
+DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+MANAGED = {
+    "Model": ("source", "license", "format", "architecture", "parameters", "dtype", "allowPickle"),
+    "Tokenizer": ("model", "algorithm", "vocabSize", "maxLength", "paddingSide", "specialTokens"),
+}
+"""Spec fields pin rewrites in an existing manifest; the rest (metadata, overflow, fertility,
+comments) stays as people wrote it."""
+
+
+def current_manifests(root: Path, name: str) -> dict[str, tuple[Path, Manifest] | None]:
+    """The valid Model/NAME and Tokenizer/NAME manifests there are, with their files."""
+    from toolkit.workflows.artifacts.verify import load_graph
+
+    graph = load_graph(root)
+    found: dict[str, tuple[Path, Manifest] | None] = {}
+    for kind in ("Model", "Tokenizer"):
+        ref = f"{kind}/{name}"
+        entry = graph.entries.get(ref)
+        if entry is None and ref in graph.unparsed:
+            raise ManifestError(f"{ref} exists but does not validate; fix it (`keel validate`)")
+        found[kind] = (entry.document.path, entry.manifest) if entry else None
+    return found
+
+
+def target_directory(request: PinRequest, current: dict[str, tuple[Path, Manifest] | None]) -> str:
+    recorded = {str(m.spec.directory) for _, m in filter(None, current.values())}
+    directory = request.directory or (min(recorded) if recorded else None)
+    directory = (directory or f"artifacts/models/{request.name}").rstrip("/")
+    if PurePosixPath(directory).is_absolute() or ".." in PurePosixPath(directory).parts:
+        raise UsageError(f"--dir {directory}: give a path inside the repository, without '..'")
+    if recorded - {directory}:
+        raise UsageError(
+            f"{request.name}: its manifests keep their files in {', '.join(sorted(recorded))}; "
+            "pin into that directory, or choose another --name"
+        )
+    return directory
+
+
+def model_spec(
+    request: PinRequest,
+    source: Source,
+    pinned: Sequence[PinnedFile],
+    files: Sequence[PinnedFile],
+    directory: str,
+    current: dict[str, tuple[Path, Manifest] | None],
+) -> dict[str, Any]:
+    config_path = next((p.file.path for p in pinned if p.file.relative == "config.json"), None)
+    if config_path is None:
+        raise UsageError(f"{request.source}: no config.json; keel pin reads the architecture there")
+    parameters, dtype = _weights([p for p in files if p.file.relative.endswith(".safetensors")])
+    spec: dict[str, Any] = {
+        "source": source.record,
+        "license": _license(request, source, current["Model"]),
+        "format": "safetensors",
+        "directory": directory,
+        "files": [p.entry for p in files],
+        "architecture": model_files.architecture(model_files.read_json(config_path), config_path),
+        "parameters": parameters,
+        "dtype": dtype,
+    }
+    if request.allow_pickle:
+        spec["allowPickle"] = {"reason": request.allow_pickle}
+    return spec
+
+
+def tokenizer_spec(
+    request: PinRequest, pinned: Sequence[PinnedFile], files: Sequence[PinnedFile], directory: str
+) -> dict[str, Any]:
+    top = {p.file.relative: p.file.path for p in pinned if "/" not in p.file.relative}
+    summary = model_files.tokenizer_summary(top, model_files.read_json(top["config.json"]))
+    return {
+        "model": f"Model/{request.name}",
+        "directory": directory,
+        "files": [p.entry for p in files],
+        "algorithm": summary["algorithm"],
+        "vocabSize": summary["vocabSize"],
+        "maxLength": summary["maxLength"],
+        "overflow": "truncate",
+        "paddingSide": summary["paddingSide"],
+        "specialTokens": summary["specialTokens"],
+    }
+
+
+def _weights(files: Sequence[PinnedFile]) -> tuple[int, str]:
+    """Elements of the floating-point tensors in all weight files, and their commonest dtype."""
+    if not files:
+        raise UsageError(
+            "no *.safetensors weights: keel pin reads parameters and dtype from safetensors "
+            "headers (it never unpickles); convert the weights to safetensors first"
+        )
+    elements: Counter[str] = Counter()
+    for pinned in files:
+        for tensor in read_header(pinned.file.path).tensors.values():
+            if tensor.dtype.startswith(("F", "BF")):
+                elements[tensor.dtype] += tensor.elements
+    if not elements:
+        raise ManifestError("the safetensors files hold no floating-point tensors")
+    dominant = elements.most_common(1)[0][0]
+    if dominant not in DTYPES:
+        raise ManifestError(f"the weights are mostly {dominant}; keel records {', '.join(DTYPES)}")
+    return sum(elements.values()), DTYPES[dominant]
+
+
+def _license(request: PinRequest, source: Source, model: tuple[Path, Manifest] | None) -> str:
+    """--license, else what the manifest records already, else the model card's, else ask."""
+    if request.license:
+        return request.license
+    if model is not None:
+        return str(model[1].spec.license)
+    readme = next((f.path for f in source.files if f.relative == "README.md"), None)
+    found = model_files.readme_license(readme) if readme else None
+    if found is None:
+        raise UsageError("the model card names no license; give it with --license (an SPDX id)")
+    return found
+
+
+def manifest_document(
+    root: Path,
+    request: PinRequest,
+    source: Source,
+    kind: str,
+    spec: dict[str, Any],
+    *,
+    creating: bool,
+) -> dict[str, Any]:
+    """The whole manifest; it must validate before anything is written. The metadata of a
+    manifest that exists already is kept, so it needs no owner here."""
+    from pydantic import ValidationError
+
+    from toolkit.core.templates import new_manifest_path
+
+    path = new_manifest_path(root, kind, request.name)
+    if creating and path.exists():
+        raise ManifestError(f"{path} exists and holds no {kind}/{request.name}; move it first")
+    subject = f"Model/{request.name}" if source.kind == "local" else source.subject
+    if kind == "Model":
+        description = request.description or f"{subject}, pinned by keel."
+    else:
+        description = f"The tokenizer of {subject}."
+    metadata = {
+        "name": request.name,
+        "owner": request.owner or (_git_email(root) if creating else "kept"),
+        "description": description,
+        "created": dt.date.today().isoformat(),
+    }
+    document = {"apiVersion": "keel/v1", "kind": kind, "metadata": metadata, "spec": spec}
+    try:
+        (Model if kind == "Model" else Tokenizer).model_validate(document)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        where = ".".join(str(part) for part in detail["loc"])
+        raise ManifestError(f"{kind}/{request.name}: {where}: {detail['msg']}") from None
+    return document
+
+
+def _git_email(root: Path) -> str:
+    from toolkit.bridges.git import user_email
+
+    email = user_email(root)
+    if not email:
+        raise UsageError("who owns these manifests? Give --owner, or set git's user.email")
+    return email
+
+
+def update_manifest(
+    existing: tuple[Path, Manifest], document: dict[str, Any], dropped: list[str]
+) -> bool:
+    """Rewrite the fields pin owns, in place; metadata, other fields and comments stay."""
+    path, manifest = existing
+    fields = MANAGED[manifest.kind]
+    changed, gone = sync_spec(path, manifest.kind, manifest.metadata.name, document["spec"], fields)
+    dropped.extend(gone)
+    return changed
