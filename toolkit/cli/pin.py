@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from toolkit.cli.options import root_option
+
+if TYPE_CHECKING:
+    from toolkit.workflows.artifacts.pin_values import PinResult
 
 
 @click.command()
@@ -83,8 +87,8 @@ def pin(
     them under DVC. It never downloads. Running it again on the same source changes nothing.
     """
     from toolkit.core.layout import find_root
-    from toolkit.workflows.artifacts.pin import PinRequest
     from toolkit.workflows.artifacts.pin import pin as run_pin
+    from toolkit.workflows.artifacts.pin_values import PinRequest
 
     request = PinRequest(
         source=source,
@@ -102,7 +106,11 @@ def pin(
         use_cache=not no_cache,
     )
     base = root or find_root(Path.cwd())
-    result = run_pin(base, request)
+    _echo_result(run_pin(base, request), base, remote=remote)
+
+
+def _echo_result(result: PinResult, base: Path, *, remote: bool) -> None:
+    """Say what pin checked, then what it copied, created, updated and dropped."""
     where = f"{result.repo_id} at {result.revision}" if result.repo_id else result.subject
     click.echo(f"{result.source} source: {where}")
     checked = [f"{result.files} files hashed"]
