@@ -75,8 +75,7 @@ def test_json_format_is_machine_readable(
             "field": "spec.rows",
             "check": "schema",
             "severity": "error",
-            "message": "Input should be a valid integer, unable to parse string as an integer, "
-            "got 'many'",
+            "message": "expected an integer, got the string 'many'",
         }
     ]
 

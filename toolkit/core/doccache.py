@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit import __version__
 from toolkit.core.fsutil import write_atomic
-from toolkit.core.loading import Document, LoadResult, Problem, load_file
+from toolkit.core.loading import DIALECT, Document, LoadResult, Problem, load_file
 from toolkit.core.statcache import open_db
 
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ def _stat_key(path: Path) -> str | None:
         st = os.stat(path)
     except OSError:
         return None
-    return f"{__version__}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    stat = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    return f"{__version__}:{DIALECT}:{stat}"
 
 
 def enabled(root: Path) -> bool:

@@ -1,5 +1,7 @@
 """Read manifest files (YAML or JSON) into plain data with line numbers, safely.
 
+Plain scalars are read by the YAML 1.2 core schema, as editors (yaml-language-server) and
+check-jsonschema read them (libyaml resolves them by YAML 1.1; they are resolved again here).
 Manifests come from many hands, so reading is defensive: a size cap, UTF-8 only, no tags beyond
 YAML's core schema (nothing is ever constructed from a tag), duplicate keys rejected, a cap on
 alias uses and nodes (alias bombs), and a cap on nesting depth. libyaml's C parser does the
@@ -24,6 +26,9 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
+# What a plain scalar means; part of the document cache's key, so cached documents read by
+# another dialect are read again.
+DIALECT = "yaml-1.2-core"
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
@@ -36,7 +41,16 @@ Location = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
-_constructor = yaml.constructor.SafeConstructor()
+_RESOLVER_1_1 = yaml.resolver.Resolver()
+# The YAML 1.2 core schema's tag resolution (yaml.org/spec/1.2.2, 10.3.2)
+_NULL_12 = re.compile(r"null|Null|NULL|~|")
+_BOOL_12 = re.compile(r"true|True|TRUE|false|False|FALSE")
+_INT_12 = re.compile(r"[-+]?[0-9]+")
+_OCT_12 = re.compile(r"0o[0-7]+")
+_HEX_12 = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT_12 = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INF_12 = re.compile(r"[-+]?(\.inf|\.Inf|\.INF)")
+_NAN_12 = re.compile(r"\.nan|\.NaN|\.NAN")
 
 
 @dataclass(frozen=True)
@@ -250,18 +264,48 @@ def _construct_scalar(node: yaml.ScalarNode, line: int) -> Any:
     tag = node.tag
     if tag not in _SCALAR_TAGS:
         raise _Reject(line, f"unsupported YAML tag {_short(tag)}: manifests hold plain data only")
+    if _is_implicit(node):
+        return _core_schema_value(node.value)
     if tag == _TAG + "str" or tag == _TAG + "timestamp":
         return node.value
-    try:
-        if tag == _TAG + "int":
-            return _constructor.construct_yaml_int(node)
-        if tag == _TAG + "float":
-            return _constructor.construct_yaml_float(node)
-        if tag == _TAG + "bool":
-            return _constructor.construct_yaml_bool(node)
-    except (ValueError, yaml.YAMLError):
-        raise _Reject(line, f"cannot read {tag.removeprefix(_TAG)} value {node.value!r}") from None
-    return None
+    value = _core_schema_value(node.value)  # an explicit !!int, !!float, !!bool or !!null
+    expected = {"int": int, "float": float | int, "bool": bool, "null": type(None)}
+    kind = tag.removeprefix(_TAG)
+    if isinstance(value, bool) and kind != "bool" or not isinstance(value, expected[kind]):
+        raise _Reject(line, f"cannot read {kind} value {node.value!r}")
+    return float(value) if kind == "float" else value
+
+
+def _is_implicit(node: yaml.ScalarNode) -> bool:
+    """A plain scalar (libyaml says style "", PyYAML None) whose tag was resolved by YAML 1.1
+    rules, not one written with an
+    explicit tag: those are read again by YAML 1.2's rules."""
+    return not node.style and node.tag == _RESOLVER_1_1.resolve(
+        yaml.ScalarNode, node.value, (True, False)
+    )
+
+
+def _core_schema_value(text: str) -> Any:
+    """A plain scalar by the YAML 1.2 core schema, as editors (yaml-language-server) and
+    check-jsonschema read it: `no`/`yes`/`on` stay strings, `010` is 10, `2.10` is 2.1 only as
+    a number (a version must be quoted), `4e1` is 40.0, a date stays a string."""
+    if _NULL_12.fullmatch(text):
+        return None
+    if _BOOL_12.fullmatch(text):
+        return text.lower() == "true"
+    if _INT_12.fullmatch(text):
+        return int(text, 10)
+    if _OCT_12.fullmatch(text):
+        return int(text[2:], 8)
+    if _HEX_12.fullmatch(text):
+        return int(text[2:], 16)
+    if _FLOAT_12.fullmatch(text):
+        return float(text)
+    if _INF_12.fullmatch(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if _NAN_12.fullmatch(text):
+        return float("nan")
+    return text
 
 
 def _short(tag: str) -> str:

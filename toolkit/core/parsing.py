@@ -13,7 +13,12 @@ from pydantic import BaseModel, ValidationError
 
 from toolkit.core.findings import Finding, field_path
 from toolkit.manifests import API_VERSION, KINDS, Manifest
-from toolkit.manifests.base import DIGEST_PATTERN, NAME_PATTERN, SHA256_HEX_PATTERN
+from toolkit.manifests.base import (
+    DIGEST_PATTERN,
+    NAME_PATTERN,
+    NO_CONTROL_CHARACTERS,
+    SHA256_HEX_PATTERN,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -108,6 +113,7 @@ _PATTERN_MEANINGS = {
     NAME_PATTERN: "expected lower-case letters, digits and '-' (a DNS label)",
     SHA256_HEX_PATTERN: "expected 64 lower-case hex digits (a sha256)",
     DIGEST_PATTERN: "expected 'sha256:' followed by 64 lower-case hex digits",
+    NO_CONTROL_CHARACTERS: "expected a path without control characters (newline, tab, NUL)",
 }
 
 
@@ -122,8 +128,10 @@ def _from_pydantic(
         message = "unknown field" + _suggestion(model, location)
     elif kind == "string_pattern_mismatch" and item["ctx"]["pattern"] in _PATTERN_MEANINGS:
         message = _PATTERN_MEANINGS[item["ctx"]["pattern"]] + _got(item.get("input"))
-    elif kind.startswith(("date_", "datetime_")):
+    elif kind.startswith(("date_", "datetime_", "keel_date")):
         message = "expected a date as YYYY-MM-DD" + _got(item.get("input"))
+    elif kind in _STRICT_TYPES:
+        message = _strict_message(_STRICT_TYPES[kind], item.get("input"))
     else:
         message = item["msg"].removeprefix("Value error, ")
         if kind not in ("value_error", "keel_ref", "assertion_error"):
@@ -131,6 +139,43 @@ def _from_pydantic(
     return Finding(
         document.path, document.line_of(location), message, ref, field_path(location) or None
     )
+
+
+# pydantic's strict-mode type errors -> what the field expected, in the manifest's words
+_STRICT_TYPES = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+}
+
+
+def _strict_message(expected: str, value: Any) -> str:
+    """Say what the document's own type was: YAML and JSON types are taken as written."""
+    if isinstance(value, bool):
+        got = f"the boolean {str(value).lower()}"
+    elif isinstance(value, int | float):
+        got = f"the number {value!r}"
+    elif isinstance(value, str):
+        got = f"the string {value!r}"
+    else:
+        return f"expected {expected}" + _got(value)
+    hint = ""
+    if expected == "a string" and not isinstance(value, bool):
+        hint = ": quote it (YAML read it as a number, and may have changed it)"
+    elif isinstance(value, str) and expected != "a string" and _number_like(value):
+        hint = ": remove the quotes"
+    return f"expected {expected}, got {got}{hint}"
+
+
+def _number_like(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return text.strip().lower() in ("true", "false")
+    return True
 
 
 def _suggestion(model: type[Manifest], location: Location) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import Field
 
-from toolkit.manifests.base import DecisionRef, Manifest, NonEmpty, PositiveInt, Strict
+from toolkit.manifests.base import Date, DecisionRef, Manifest, NonEmpty, PositiveInt, Strict
 
 
 class Alternative(Strict):
@@ -28,7 +27,7 @@ class FitAnswers(Strict):
 
 class ArchitectureDecisionSpec(Strict):
     status: Literal["proposed", "accepted", "superseded", "deprecated"]
-    date: dt.date
+    date: Date
     context: NonEmpty = Field(description="The forces at play: what the problem needs.")
     decision: NonEmpty = Field(description="What was decided, in a few sentences.")
     alternatives: list[Alternative] = Field(

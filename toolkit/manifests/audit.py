@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import Field
 
 from toolkit.manifests.base import (
+    Date,
     DeploymentRef,
     Digest,
     Manifest,
@@ -36,7 +36,7 @@ class AuditReport(Strict):
 
 class AuditSpec(Strict):
     deployment: DeploymentRef
-    date: dt.date = Field(description="The audit's as-of date.")
+    date: Date = Field(description="The audit's as-of date.")
     auditor: NonEmpty = Field(description="Who ran it: 'Name <email>' from git config.")
     commit: NonEmpty = Field(description="The commit audited.")
     previous: str | None = Field(

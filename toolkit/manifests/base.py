@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -31,6 +32,12 @@ SHA256_HEX_PATTERN = r"^[0-9a-f]{64}$"
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 
+def is_name(text: str) -> bool:
+    """A manifest name, matched in full: `re.match` with `$` would let a trailing newline
+    through."""
+    return len(text) <= 63 and _NAME_RE.fullmatch(text) is not None
+
+
 def to_camel(name: str) -> str:
     """'cost_per_1k_requests' -> 'costPer1kRequests' (pydantic's own would give '1K')."""
     first, *rest = name.split("_")
@@ -38,14 +45,34 @@ def to_camel(name: str) -> str:
 
 
 class Strict(BaseModel):
-    """Base of every manifest part: unknown fields are errors, names are camelCase in YAML."""
+    """Base of every manifest part: unknown fields are errors, names are camelCase in YAML, and
+    values are taken as the document typed them: no string is read as a number, no boolean as
+    a number, no number as a boolean or a string (pydantic's strict mode), and every float is
+    finite (NaN and infinity would pass every `>=` gate unnoticed)."""
 
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         alias_generator=to_camel,
         use_enum_values=True,
+        strict=True,
+        allow_inf_nan=False,
     )
+
+
+def _iso_date(value: Any) -> Any:
+    """YAML 1.2 and JSON have no date type: a date is an ISO 8601 string (YYYY-MM-DD)."""
+    if isinstance(value, str):
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                raise ValueError(value)
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError("keel_date", "expected a date as YYYY-MM-DD") from None
+    return value
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 class Ref(str):
@@ -70,7 +97,7 @@ class RefTo:
 
     def _parse(self, value: str) -> Ref:
         kind, sep, name = value.partition("/")
-        if not sep or kind not in self.kinds or not _NAME_RE.match(name):
+        if not sep or kind not in self.kinds or not is_name(name):
             expected = " or ".join(f"{k}/<name>" for k in self.kinds)
             raise PydanticCustomError(
                 "keel_ref",
@@ -147,8 +174,10 @@ def _relative_path(value: str) -> str:
     return value
 
 
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
 RelativePath = Annotated[
     str,
+    StringConstraints(min_length=1, pattern=NO_CONTROL_CHARACTERS),
     AfterValidator(_relative_path),
     Field(description="A path relative to the repository root; no '..', no absolute paths."),
 ]
@@ -215,9 +244,7 @@ class Metadata(Strict):
     labels: dict[Annotated[str, StringConstraints(max_length=63)], str] = Field(
         default_factory=dict, description="Free-form key/value labels for search and grouping."
     )
-    created: dt.date | None = Field(
-        default=None, description="Date the manifest was first written."
-    )
+    created: Date | None = Field(default=None, description="Date the manifest was first written.")
 
 
 class Manifest(Strict):

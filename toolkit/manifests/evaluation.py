@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from toolkit.manifests.base import (
     DatasetRef,
+    Date,
     Digest,
     EvaluationRef,
     Manifest,
@@ -102,7 +102,7 @@ class EvaluationSpec(Strict):
         description="The Evaluation this one is compared with (e.g. the base model's).",
     )
     hardware: Hardware
-    date: dt.date
+    date: Date
     tools: dict[str, str] = Field(
         description="Library versions used, e.g. {torch: 2.13.0, transformers: 5.0.0}."
     )

@@ -27,7 +27,7 @@ class HubSource(Strict):
     @field_validator("revision")
     @classmethod
     def _full_commit_sha(cls, value: str) -> str:
-        if not _COMMIT_SHA.match(value):
+        if not _COMMIT_SHA.fullmatch(value):
             raise ValueError(
                 f"expected a full 40-hex commit sha, got '{value}' "
                 "(a branch, tag or short sha can move; pin the commit)"

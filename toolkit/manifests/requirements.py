@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
+from pydantic import Strict as StrictMarker
 
 from toolkit.manifests.base import DatasetRef, Manifest, NonEmpty, Positive, PositiveInt, Strict
 
@@ -22,7 +23,9 @@ class TaskType(str, Enum):
 
 class Task(Strict):
     description: NonEmpty = Field(description="What the model does for its users, in a sentence.")
-    type: TaskType = Field(description="The task family; it decides which metrics make sense.")
+    type: Annotated[TaskType, StrictMarker(strict=False)] = Field(
+        description="The task family; it decides which metrics make sense."
+    )
 
 
 class QualityThreshold(Strict):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import Field
 
-from toolkit.manifests.base import Manifest, NonEmpty, PositiveInt, Strict
+from toolkit.manifests.base import Date, Manifest, NonEmpty, PositiveInt, Strict
 
 
 class Step(Strict):
@@ -28,7 +27,7 @@ class Escalation(Strict):
 
 class RunbookSpec(Strict):
     owner: NonEmpty
-    last_reviewed: dt.date
+    last_reviewed: Date
     review_interval_days: PositiveInt = 90
     steps: Steps
     escalation: Escalation

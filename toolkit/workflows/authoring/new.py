@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from toolkit.core.errors import UsageError
@@ -10,14 +9,14 @@ from toolkit.core.fsutil import write_atomic
 from toolkit.core.layout import find_root
 from toolkit.core.templates import template_for
 from toolkit.manifests import KINDS
-from toolkit.manifests.base import NAME_PATTERN
+from toolkit.manifests.base import is_name
 
 
 def new_manifest(root: Path | None, kind: str, name: str) -> Path:
     canonical = next((k for k in KINDS if k.lower() == kind.lower()), None)
     if canonical is None:
         raise UsageError(f"unknown kind '{kind}'; expected one of {', '.join(KINDS)}")
-    if not re.match(NAME_PATTERN, name) or len(name) > 63:
+    if not is_name(name):
         raise UsageError(
             f"name '{name}': expected lower-case letters, digits and '-', at most 63 characters"
         )
