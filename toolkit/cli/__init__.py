@@ -15,6 +15,7 @@ import click
 
 from toolkit import __version__
 from toolkit.core.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, KeelError
+from toolkit.core.text import one_line
 
 # command name -> (module, attribute, one-line help shown by `keel --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except KeelError as error:
         _debug_traceback()
-        click.echo(f"keel: error: {error}", err=True)
+        click.echo(f"keel: error: {one_line(str(error))}", err=True)
         return error.exit_code
     except KeyboardInterrupt:
         click.echo("keel: interrupted", err=True)
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("KEEL_DEBUG"):
             traceback.print_exc()
         click.echo(
-            f"keel: internal error: {type(error).__name__}: {error} "
+            f"keel: internal error: {type(error).__name__}: {one_line(str(error))} "
             "(set KEEL_DEBUG=1 for the traceback, and please report it)",
             err=True,
         )

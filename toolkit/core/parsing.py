@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from toolkit.core.findings import Finding, field_path
+from toolkit.core.text import one_line
 from toolkit.manifests import API_VERSION, KINDS, Manifest
 from toolkit.manifests.base import (
     DIGEST_PATTERN,
@@ -137,7 +138,11 @@ def _from_pydantic(
         if kind not in ("value_error", "keel_ref", "assertion_error"):
             message += _got(item.get("input"))
     return Finding(
-        document.path, document.line_of(location), message, ref, field_path(location) or None
+        document.path,
+        document.line_of(location),
+        one_line(message),
+        ref,
+        field_path(location) or None,
     )
 
 
