@@ -122,18 +122,10 @@ def test_yaml_reads_plain_scalars_as_editors_do(tmp_path: Path) -> None:
 def test_keel_new_refuses_a_name_with_a_newline(tmp_path: Path) -> None:
     from toolkit.workflows.authoring.init import init
 
-    init(tmp_path / "repo")
+    root = tmp_path / "repo"
+    init(root)
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "toolkit",
-            "new",
-            "Model",
-            "abc\n",
-            "--root",
-            str(tmp_path / "repo"),
-        ],
+        [sys.executable, "-m", "toolkit", "new", "Model", "abc\n", "--root", str(root)],
         capture_output=True,
         text=True,
         timeout=60,
