@@ -14,7 +14,6 @@ tracked in `pin_files`.
 from __future__ import annotations
 
 import fnmatch
-import re
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from toolkit.core import model_files
 from toolkit.core.errors import UsageError
 from toolkit.core.hashing import hash_file, parallel_map
 from toolkit.core.manifest_writer import create_manifest
-from toolkit.manifests.base import NAME_PATTERN, PICKLE_SUFFIXES
+from toolkit.manifests.base import PICKLE_SUFFIXES, is_name
 from toolkit.workflows.artifacts.pin_files import copy_all, track_copies
 from toolkit.workflows.artifacts.pin_manifests import (
     current_manifests,
@@ -48,7 +47,7 @@ SKIPPED_NAMES = (".gitattributes", "README.md")
 
 def pin(root: Path, request: PinRequest) -> PinResult:
     root = root.resolve()
-    if not re.match(NAME_PATTERN, request.name) or len(request.name) > 63:
+    if not is_name(request.name):
         raise UsageError(f"--name {request.name}: use lower-case letters, digits and '-' (≤ 63)")
     if not (root / ".dvc").is_dir() or not (root / "manifests").is_dir():
         raise UsageError(f"{root}: not a keel repository; run `keel init` first")
