@@ -12,7 +12,8 @@ import yaml
 from factories import TINY_SENTENCES, tiny_bert
 
 from toolkit.manifests.evaluation import Protocol
-from toolkit.workflows.artifacts.pin import PinRequest, pin
+from toolkit.workflows.artifacts.pin import pin
+from toolkit.workflows.artifacts.pin_values import PinRequest
 from toolkit.workflows.artifacts.verify import load_graph
 from toolkit.workflows.authoring.init import init
 from toolkit.workflows.evaluation.evaluate import Request, evaluate, request_for

@@ -37,5 +37,13 @@ def new(kind: str, name: str, root: Path | None) -> None:
     """
     from toolkit.workflows.authoring.new import new_manifest
 
-    path = new_manifest(root, kind, name)
-    click.echo(f"wrote {path}: fill in its <fill: ...> placeholders, then run `keel validate`")
+    made = new_manifest(root, kind, name)
+    if made.existing is not None:
+        click.echo(
+            f"keel: warning: {made.ref} is already defined in {made.existing}; rename one of "
+            "them, or keel validate reports a duplicate name",
+            err=True,
+        )
+    if made.owner:
+        click.echo(f"metadata.owner: {made.owner} (git's user.email)")
+    click.echo(f"wrote {made.path}: fill in its <fill: ...> placeholders, then run `keel validate`")

@@ -37,3 +37,6 @@ def track(paths: tuple[Path, ...], into: str, no_cache: bool, root: Path | None)
         f"{len(result.added_to_dvc)} added to DVC; "
         + (f"{result.manifest_path} updated" if result.manifest_changed else "manifest unchanged")
     )
+    if result.placeholders_left:
+        left = ", ".join(result.placeholders_left)
+        click.echo(f"still to fill in {result.manifest_path.name}: {left}")

@@ -273,7 +273,7 @@ def _construct_scalar(node: yaml.ScalarNode, line: int) -> Any:
     kind = tag.removeprefix(_TAG)
     if isinstance(value, bool) and kind != "bool" or not isinstance(value, expected[kind]):
         raise _Reject(line, f"cannot read {kind} value {node.value!r}")
-    return float(value) if kind == "float" else value
+    return float(value) if kind == "float" and isinstance(value, int | float) else value
 
 
 def _is_implicit(node: yaml.ScalarNode) -> bool:

@@ -72,8 +72,8 @@ def parse_document(document: Document) -> Parsed | list[Finding]:
         return [_envelope_finding(document, ref, "kind", f"expected one of {known}, got {kind!r}")]
     # json.dumps runs in C: walk the document only when a placeholder may be in it.
     maybe = PLACEHOLDER_PREFIX in json.dumps(data, default=str)
-    placeholders = list(_placeholders(data, ())) if maybe else []
-    if placeholders:
+    unfilled = list(placeholders(data, ())) if maybe else []
+    if unfilled:
         return [
             Finding(
                 document.path,
@@ -83,7 +83,7 @@ def parse_document(document: Document) -> Parsed | list[Finding]:
                 field_path(loc) or None,
                 "placeholders",
             )
-            for loc, text in placeholders
+            for loc, text in unfilled
         ]
     try:
         return Parsed(model.model_validate(data), document)
@@ -93,15 +93,15 @@ def parse_document(document: Document) -> Parsed | list[Finding]:
         ]
 
 
-def _placeholders(value: Any, location: Location) -> Iterator[tuple[Location, str]]:
+def placeholders(value: Any, location: Location) -> Iterator[tuple[Location, str]]:
     if isinstance(value, dict):
         for key, item in value.items():
             if is_placeholder(key):
                 yield location, key
-            yield from _placeholders(item, (*location, key))
+            yield from placeholders(item, (*location, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _placeholders(item, (*location, index))
+            yield from placeholders(item, (*location, index))
     elif is_placeholder(value):
         yield location, value
 

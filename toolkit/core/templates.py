@@ -34,8 +34,9 @@ def schema_comment(manifest_path: Path, root: Path, kind: str) -> str:
     return f"# yaml-language-server: $schema={Path(relative).as_posix()}"
 
 
-def render_template(kind: str, name: str, schema_line: str) -> str:
+def render_template(kind: str, name: str, schema_line: str, owner: str | None = None) -> str:
     model = KINDS[kind]
+    owner_value = owner or "<fill: team or person accountable, e.g. an e-mail address>"
     lines = [
         schema_line,
         f"# {_first_line(sys.modules[model.__module__])}",
@@ -44,7 +45,7 @@ def render_template(kind: str, name: str, schema_line: str) -> str:
         f"kind: {kind}",
         "metadata:",
         f"  name: {name}",
-        f"  owner: {_quote('<fill: team or person accountable, e.g. an e-mail address>')}",
+        f"  owner: {_quote(owner_value)}",
         f"  description: {_quote('<fill: one or two sentences a new colleague understands>')}",
         "spec:",
     ]
@@ -162,6 +163,6 @@ def new_manifest_path(root: Path, kind: str, name: str) -> Path:
     return root / "manifests" / KIND_DIRECTORIES[kind] / f"{name}.yaml"
 
 
-def template_for(root: Path, kind: str, name: str) -> tuple[Path, str]:
+def template_for(root: Path, kind: str, name: str, owner: str | None = None) -> tuple[Path, str]:
     path = new_manifest_path(root, kind, name)
-    return path, render_template(kind, name, schema_comment(path, root, kind))
+    return path, render_template(kind, name, schema_comment(path, root, kind), owner)

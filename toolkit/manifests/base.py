@@ -166,7 +166,7 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
-def _relative_path(value: str) -> str:
+def relative_path(value: str) -> str:
     if not value or value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
         raise ValueError(f"expected a path relative to the repository, got '{value}'")
     if ".." in re.split(r"[/\\]", value):
@@ -178,7 +178,7 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
 RelativePath = Annotated[
     str,
     StringConstraints(min_length=1, pattern=NO_CONTROL_CHARACTERS),
-    AfterValidator(_relative_path),
+    AfterValidator(relative_path),
     Field(description="A path relative to the repository root; no '..', no absolute paths."),
 ]
 

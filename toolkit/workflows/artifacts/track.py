@@ -11,13 +11,18 @@ from toolkit.core.artifacts import ARTIFACT_KINDS
 from toolkit.core.checksums import Fingerprint, Request, fingerprints
 from toolkit.core.dvcfiles import read_dvc_file
 from toolkit.core.errors import DvcError, UsageError
+from toolkit.core.findings import field_path
+from toolkit.core.loading import load_file
 from toolkit.core.manifest_writer import edit_manifest, merge_file_entries
+from toolkit.core.parsing import identify, is_placeholder, placeholders
 from toolkit.core.statcache import open_cache
-from toolkit.manifests.base import PICKLE_SUFFIXES, ArtifactFiles
+from toolkit.manifests.base import PICKLE_SUFFIXES, ArtifactFiles, relative_path
 from toolkit.workflows.artifacts.verify import load_graph, outside_repository
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from toolkit.core.repository import Graph
 
 SKIPPED_NAMES = (".gitignore", ".gitkeep")
 
@@ -29,19 +34,25 @@ class TrackResult:
     files: tuple[Fingerprint, ...]
     added_to_dvc: tuple[Path, ...]
     manifest_changed: bool
+    placeholders_left: tuple[str, ...] = ()
+    """Fields of a `keel new` template still to fill in (track fills only spec.files)."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The manifest to track into: where it is, its directory, whether pickle is allowed."""
+
+    path: Path
+    directory: str
+    allow_pickle: bool
 
 
 def track(root: Path, paths: Sequence[Path], into: str, *, use_cache: bool = True) -> TrackResult:
     root = root.resolve()
     graph = load_graph(root)
-    entry = graph.entries.get(into)
-    if entry is None or not isinstance(entry.manifest, ARTIFACT_KINDS):
-        kinds = ", ".join(k.__name__ for k in ARTIFACT_KINDS)
-        raise UsageError(f"--into {into}: expected an existing, valid {kinds} manifest")
-    spec = entry.manifest.spec
-    assert isinstance(spec, ArtifactFiles)
-    directory = (root / spec.directory).resolve()
-    files = _expand(root, directory, paths, allow_pickle=spec.allow_pickle is not None)
+    target = _target(graph, into)
+    directory = (root / target.directory).resolve()
+    files = _expand(root, directory, paths, allow_pickle=target.allow_pickle)
     cache = open_cache(root, use_cache)
     try:
         measured = fingerprints(
@@ -61,21 +72,83 @@ def track(root: Path, paths: Sequence[Path], into: str, *, use_cache: bool = Tru
                 "the file changed during `dvc add`? Run keel track again"
             )
     updates = [_entry(directory, f) for f in measured]
-    manifest_path = entry.document.path
+    kind, name = into.split("/", 1)
     changed = edit_manifest(
-        manifest_path,
-        entry.manifest.kind,
-        entry.manifest.metadata.name,
-        lambda data: merge_file_entries(_files_list(data), updates),
+        target.path, kind, name, lambda data: merge_file_entries(_files_list(data), updates)
     )
-    return TrackResult(into, manifest_path, tuple(measured), tuple(f.path for f in stale), changed)
+    return TrackResult(
+        into,
+        target.path,
+        tuple(measured),
+        tuple(f.path for f in stale),
+        changed,
+        _placeholders_left(target.path, into),
+    )
+
+
+def _target(graph: Graph, into: str) -> _Target:
+    """The manifest `into` names: a valid one, or a `keel new` template whose directory is
+    filled in (its other placeholders may wait; track replaces the placeholder files)."""
+    kinds = ", ".join(k.__name__ for k in ARTIFACT_KINDS)
+    entry = graph.entries.get(into)
+    if entry is not None:
+        if not isinstance(entry.manifest, ARTIFACT_KINDS):
+            raise UsageError(f"--into {into}: expected an existing, valid {kinds} manifest")
+        spec = entry.manifest.spec
+        assert isinstance(spec, ArtifactFiles)
+        return _Target(entry.document.path, spec.directory, spec.allow_pickle is not None)
+    found = [f for f in graph.findings if f.ref == into and f.path is not None]
+    if into.split("/", 1)[0] not in {k.__name__ for k in ARTIFACT_KINDS} or not found:
+        raise UsageError(f"--into {into}: expected an existing, valid {kinds} manifest")
+    # only the directory matters to track: other placeholders and problems can wait
+    blocking = [f for f in found if f.field == "spec.directory" and "placeholder" not in f.message]
+    if blocking:
+        first = blocking[0]
+        raise UsageError(
+            f"--into {into}: {first.path}:{first.line}: {first.field or ''}: {first.message}; "
+            "fix it, then run keel track again"
+        )
+    path = found[0].path
+    assert path is not None
+    raw = _raw_spec(path, into)
+    directory = raw.get("directory")
+    if not isinstance(directory, str) or not directory or is_placeholder(directory):
+        raise UsageError(
+            f"--into {into}: {path}: spec.directory is not filled in; write the directory the "
+            "files live in, then run keel track again"
+        )
+    try:
+        relative_path(directory)
+    except ValueError as error:
+        raise UsageError(f"--into {into}: {path}: spec.directory: {error}") from None
+    return _Target(path, directory, bool(raw.get("allowPickle")))
+
+
+def _raw_spec(path: Path, ref: str) -> dict[str, Any]:
+    for document in load_file(path).documents:
+        if identify(document.data) == ref and isinstance(document.data.get("spec"), dict):
+            spec: dict[str, Any] = document.data["spec"]
+            return spec
+    raise UsageError(f"--into {ref}: {path} holds no readable {ref}")
+
+
+def _placeholders_left(path: Path, ref: str) -> tuple[str, ...]:
+    for document in load_file(path).documents:
+        if identify(document.data) == ref:
+            return tuple(field_path(loc) for loc, _ in placeholders(document.data, ()))
+    return ()
 
 
 def _files_list(data: Any) -> list[Any]:
+    """spec.files, created when missing; a template's placeholder entries are dropped (the
+    tracked files replace them)."""
     spec = data["spec"]
     if not isinstance(spec.get("files"), list):
         spec["files"] = []
     files: list[Any] = spec["files"]
+    for index in reversed(range(len(files))):
+        if any(True for _ in placeholders(files[index], ())):
+            del files[index]
     return files
 
 
