@@ -64,6 +64,14 @@ CASES = [
         "Model/base: spec.files[0].path: String should have at least 1 character, got ''",
     ),
     (
+        "canary",
+        "kind: Dataset\n",
+        "kind: Datset\n",
+        "Datset/canary: kind: expected one of Requirements, ArchitectureDecision, Model, "
+        "Tokenizer, Dataset, Evaluation, Quantization, TrainingRun, Adapter, Runbook, "
+        "Deployment, Audit, got 'Datset'; did you mean 'Dataset'?",
+    ),
+    (
         "deployment",
         "  model: Model/base\n",
         '  model: "Model/base\\n"\n',

@@ -69,7 +69,10 @@ def parse_document(document: Document) -> Parsed | list[Finding]:
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         known = ", ".join(KINDS)
-        return [_envelope_finding(document, ref, "kind", f"expected one of {known}, got {kind!r}")]
+        close = difflib.get_close_matches(str(kind), list(KINDS), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        message = f"expected one of {known}, got {one_line(repr(kind))}{hint}"
+        return [_envelope_finding(document, ref, "kind", message)]
     # json.dumps runs in C: walk the document only when a placeholder may be in it.
     maybe = PLACEHOLDER_PREFIX in json.dumps(data, default=str)
     unfilled = list(placeholders(data, ())) if maybe else []
