@@ -74,6 +74,15 @@ def test_invalid_manifests_at_rev_fail_stage_1_and_skip_the_rest(
     assert "sha256" in result.stages[0].summary
     assert [s.status for s in result.stages[1:]] == [SKIPPED] * 6
     assert "FAILED at stage 1 (validate)" in to_markdown(result)
+    finding = result.stages[0].findings[0]
+    assert (str(finding.path), finding.ref, finding.check) == (
+        "manifests/model.yaml",
+        "Model/base",
+        "reproduce.validate",
+    )
+    assert finding.field is not None
+    assert "sha256" in finding.field
+    assert finding.line > 1
 
 
 def test_the_report_is_written_as_markdown_and_json(
@@ -91,6 +100,9 @@ def test_the_report_is_written_as_markdown_and_json(
     assert data["ok"] is False
     assert data["failedStage"] == "validate"
     assert len(data["stages"]) == 7
+    assert [s["status"] for s in data["stages"]] == ["failed"] + ["skipped"] * 6
+    assert data["stages"][0]["findings"][0]["ref"] == "Model/base"
+    assert data["stages"][0]["findings"][0]["severity"] == "error"
 
 
 def test_the_cli_exits_1_naming_the_stage(
@@ -132,10 +144,10 @@ def test_a_library_failing_inside_a_stage_fails_that_stage(
 ) -> None:
     from toolkit.workflows.reproduce import reproduce as module
 
-    def broken(context: Any) -> Any:
+    def broken(request: Any, done: Any) -> Any:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(module, "stage_validate", broken)
+    monkeypatch.setattr(module, "STAGES", (module.Stage("validate", broken), *module.STAGES[1:]))
     root = _committed(make_repo, manifests)
 
     result = reproduce(root, "Deployment/search", workdir=tmp_path / "w")
@@ -143,3 +155,4 @@ def test_a_library_failing_inside_a_stage_fails_that_stage(
     assert result.stages[0].status == FAILED
     assert result.stages[0].summary.startswith("unexpected OSError: disk on fire")
     assert [s.status for s in result.stages[1:]] == [SKIPPED] * 6
+    assert [f.check for f in result.stages[0].findings] == ["reproduce.validate"]

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.fsutil import write_atomic
+from toolkit.workflows.reproduce.results import Status
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from toolkit.workflows.reproduce.reproduce import Reproduction
+    from toolkit.workflows.reproduce.results import Reproduction, StageResult
 
-STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "skip"}
+STATUS_MARK = {Status.passed: "PASS", Status.failed: "FAIL", Status.skipped: "skip"}
 
 
 def as_dict(reproduction: Reproduction) -> dict[str, Any]:
@@ -25,9 +25,19 @@ def as_dict(reproduction: Reproduction) -> dict[str, Any]:
         "ok": reproduction.ok,
         "failedStage": reproduction.failed.name if reproduction.failed else None,
         "seconds": round(reproduction.seconds, 3),
-        "stages": [
-            {**asdict(stage), "seconds": round(stage.seconds, 3)} for stage in reproduction.stages
-        ],
+        "stages": [_stage(stage) for stage in reproduction.stages],
+    }
+
+
+def _stage(stage: StageResult) -> dict[str, Any]:
+    return {
+        "number": stage.number,
+        "name": stage.name,
+        "status": stage.status.value,
+        "seconds": round(stage.seconds, 3),
+        "summary": stage.summary,
+        "details": stage.details,
+        "findings": [finding.as_dict() for finding in stage.findings],
     }
 
 
@@ -53,7 +63,7 @@ def to_markdown(reproduction: Reproduction) -> str:
             f"{stage.seconds:.2f} | {summary} |"
         )
     for stage in reproduction.stages:
-        if stage.status == "skipped" or not stage.details:
+        if stage.status == Status.skipped or not stage.details:
             continue
         lines += ["", f"## {stage.number}. {stage.name}", ""]
         lines += _details(stage.details)
