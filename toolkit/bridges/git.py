@@ -25,6 +25,20 @@ def open_repo(root: Path) -> Repo:
         raise UsageError(f"{root}: not a git repository") from None
 
 
+def refuse_bare(root: Path) -> None:
+    """A bare repository has no work tree to put manifests in: say so before writing."""
+    import git
+
+    try:
+        repo = git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return
+    if repo.bare:
+        raise UsageError(
+            f"{root}: a bare git repository (no work tree); clone it and run keel init there"
+        )
+
+
 def open_or_init(root: Path) -> tuple[Repo, bool]:
     """The git repository at `root`, created when there is none. Returns (repo, created)."""
     import git

@@ -13,6 +13,7 @@ import re
 import struct
 from typing import TYPE_CHECKING, Any
 
+from toolkit.core.errors import ManifestError
 from toolkit.core.hashing import aligned_buffer, hash_file
 from toolkit.core.safetensors_header import read_header
 
@@ -90,5 +91,8 @@ def _compact(value: Any) -> str:
 
 def canonical_json_digest(path: Path) -> str:
     """`sha256:<hex>` of the compact, key-sorted JSON of `canonical_json(file)`."""
-    config = json.loads(path.read_text(encoding="utf-8"))
-    return "sha256:" + hashlib.sha256(_compact(canonical_json(config)).encode("utf-8")).hexdigest()
+    try:
+        canonical = _compact(canonical_json(json.loads(path.read_text(encoding="utf-8"))))
+    except RecursionError:
+        raise ManifestError(f"{path}: JSON nested too deeply to digest") from None
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()

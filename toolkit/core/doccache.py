@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from toolkit import __version__
 from toolkit.core.fsutil import write_atomic
 from toolkit.core.loading import DIALECT, Document, LoadResult, Problem, load_file
-from toolkit.core.statcache import open_db
+from toolkit.core.statcache import CacheDb
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -56,8 +56,8 @@ class DocumentCache:
     def __init__(self, root: Path) -> None:
         directory = root / CACHE_DIR
         directory.mkdir(exist_ok=True)
-        self._db = open_db(directory / _FILE, _SCHEMA)
-        self._rows = dict(self._db.execute("SELECT path, stat || '\n' || payload FROM documents"))
+        self._db = CacheDb(directory / _FILE, _SCHEMA)
+        self._rows = dict(self._db.rows("SELECT path, stat || '\n' || payload FROM documents"))
         self._pending: list[tuple[str, str, str]] = []
 
     def load(self, path: Path) -> LoadResult:
@@ -80,10 +80,7 @@ class DocumentCache:
 
     def close(self) -> None:
         if self._pending:
-            with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?)", self._pending
-                )
+            self._db.write("INSERT OR REPLACE INTO documents VALUES (?, ?, ?)", self._pending)
         self._db.close()
 
 

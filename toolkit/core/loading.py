@@ -11,7 +11,9 @@ parsing; the small walker below builds the Python values and records where each 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 # another dialect are read again.
 DIALECT = "yaml-1.2-core"
 MAX_FILE_BYTES = 1024 * 1024
+NOT_REGULAR = "not a regular file (a FIFO, socket or device?): a manifest is a file"
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 MAX_ALIAS_USES = 100
@@ -150,6 +153,9 @@ def _compose_all(text: str) -> Iterator[yaml.Node | None]:
 
 
 def _read_bounded(path: Path) -> bytes:
+    # a FIFO would block the read forever, a device could stream without end
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise _Reject(1, NOT_REGULAR)
     with path.open("rb") as handle:
         raw = handle.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:

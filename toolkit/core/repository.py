@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,7 +14,7 @@ from toolkit.core.errors import UsageError
 from toolkit.core.findings import Finding, field_path
 from toolkit.core.fsutil import display
 from toolkit.core.layout import MANIFEST_SUFFIXES, guess_references
-from toolkit.core.loading import LoadResult, Location, load_file
+from toolkit.core.loading import NOT_REGULAR, LoadResult, Location, load_file
 from toolkit.core.parsing import Parsed, identify, parse_document
 from toolkit.manifests import Manifest, Ref
 
@@ -32,9 +33,9 @@ def manifest_files(root: Path, paths: Iterable[Path]) -> tuple[list[Path], list[
             raise UsageError(f"{path}: no such file or directory")
         candidates = [path] if not path.is_dir() else _walk(path)
         for candidate in candidates:
-            outside = _escapes(root, candidate)
-            if outside:
-                findings.append(Finding(candidate, 1, outside, check="paths"))
+            problem = _escapes(root, candidate) or _not_regular(candidate)
+            if problem:
+                findings.append(Finding(candidate, 1, problem, check="paths"))
             else:
                 files.append(candidate)
     return sorted(set(files)), findings
@@ -46,6 +47,17 @@ def _walk(directory: Path) -> Iterator[Path]:
         for name in sorted(names):
             if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
                 yield Path(current, name)
+
+
+def _not_regular(path: Path) -> str | None:
+    """A FIFO would block the read forever and a device could stream without end: only
+    regular files are read (a symlink inside the repository counts as its target)."""
+    try:
+        if stat.S_ISREG(path.stat().st_mode):
+            return None
+    except OSError as error:
+        return f"cannot read file: {error.strerror or error}"
+    return NOT_REGULAR
 
 
 def _escapes(root: Path, path: Path) -> str | None:

@@ -53,7 +53,7 @@ def read_header(path: Path) -> Header:
         raw = handle.read(length)
     try:
         header: dict[str, Any] = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ManifestError(
             f"{path}: not a safetensors file (header is not JSON: {error})"
         ) from None

@@ -9,13 +9,16 @@ never a wrong answer, as a torn database is detected and thrown away. Lives in
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from toolkit.core.hashing import FileStat
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
 CACHE_DIR = ".keel"
@@ -52,18 +55,59 @@ class StatCache(Protocol):
     def put_plan(self, refs: str, stamp: str, plan: str) -> None: ...
 
 
-def open_db(path: Path, schema: str) -> sqlite3.Connection:
-    """Open a cache database with its schema; a damaged file is deleted and started afresh
-    (a cache may always be thrown away)."""
-    try:
-        db = sqlite3.connect(path, check_same_thread=False)
-        db.executescript(schema)
+class CacheDb:
+    """A cache database that heals itself. Any SQLite error, on open or on any query (a file
+    damaged after its first page only fails when that page is read), throws the file away,
+    says so in one line on stderr, and starts afresh; where the file cannot be replaced (a
+    read-only directory) the cache lives in memory for this run. A cache may always be
+    rebuilt, so this never costs more than hashing or parsing again."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = path
+        self._schema = schema
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect(str(self.path))
+        except sqlite3.Error as error:
+            return self._heal(error)
+
+    def _connect(self, where: str) -> sqlite3.Connection:
+        db = sqlite3.connect(where, check_same_thread=False)
+        db.executescript(self._schema)
         return db
-    except sqlite3.DatabaseError:
-        path.unlink(missing_ok=True)
-        db = sqlite3.connect(path, check_same_thread=False)
-        db.executescript(schema)
-        return db
+
+    def _heal(self, error: sqlite3.Error) -> sqlite3.Connection:
+        sys.stderr.write(f"keel: warning: {self.path}: damaged cache ({error}); rebuilding it\n")
+        try:
+            self.path.unlink(missing_ok=True)
+            return self._connect(str(self.path))
+        except (OSError, sqlite3.Error):
+            return self._connect(":memory:")
+
+    def rows(self, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            self._replace(error)
+            return []
+
+    def write(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        try:
+            with self._db:
+                self._db.executemany(sql, rows)
+        except sqlite3.Error as error:
+            self._replace(error)  # these rows are lost; the next run computes them again
+
+    def _replace(self, error: sqlite3.Error) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        self._db = self._heal(error)
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
 
 
 class NoCache:
@@ -90,21 +134,21 @@ class SqliteStatCache:
         directory = root / CACHE_DIR
         directory.mkdir(exist_ok=True)
         self._root = root
-        self._db = open_db(directory / CACHE_FILE, _SCHEMA)
+        self._db = CacheDb(directory / CACHE_FILE, _SCHEMA)
         self._pending: list[tuple[object, ...]] = []
 
     def _key(self, path: Path) -> str:
         return str(path.resolve())
 
     def get(self, path: Path, stat: FileStat) -> Cached | None:
-        row = self._db.execute(
+        rows = self._db.rows(
             "SELECT device, inode, size, mtime_ns, ctime_ns, sha256, md5, tensor_digest "
             "FROM files WHERE path = ?",
             (self._key(path),),
-        ).fetchone()
-        if row is None or FileStat(*row[:5]) != stat:
+        )
+        if not rows or FileStat(*rows[0][:5]) != stat:
             return None
-        return Cached(row[5], row[6], row[7])
+        return Cached(rows[0][5], rows[0][6], rows[0][7])
 
     def put(self, path: Path, stat: FileStat, cached: Cached) -> None:
         self._pending.append(
@@ -122,21 +166,17 @@ class SqliteStatCache:
         )
 
     def get_plan(self, refs: str, stamp: str) -> str | None:
-        row = self._db.execute(
-            "SELECT plan FROM plans WHERE refs = ? AND stamp = ?", (refs, stamp)
-        ).fetchone()
-        return row[0] if row else None
+        rows = self._db.rows("SELECT plan FROM plans WHERE refs = ? AND stamp = ?", (refs, stamp))
+        return str(rows[0][0]) if rows else None
 
     def put_plan(self, refs: str, stamp: str, plan: str) -> None:
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO plans VALUES (?, ?, ?)", (refs, stamp, plan))
+        self._db.write("INSERT OR REPLACE INTO plans VALUES (?, ?, ?)", [(refs, stamp, plan)])
 
     def close(self) -> None:
         if self._pending:
-            with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending
-                )
+            self._db.write(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending
+            )
             self._pending.clear()
         self._db.close()
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.bridges import dvc, git
+from toolkit.core.errors import UsageError
 from toolkit.core.fsutil import write_atomic
 from toolkit.core.layout import KIND_DIRECTORIES, MANIFEST_DIR
 from toolkit.core.schemas import SCHEMA_DIR
@@ -61,13 +64,22 @@ def default_remote_url(root: Path) -> Path:
     """A directory outside the repository, so `git clean` can never delete stored weights."""
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
-    return base / "keel" / "remotes" / f"{root.resolve().name}-{tag}"
+    # DVC writes .dvc/config as ASCII: the folder name keeps the repository's name in ASCII
+    ascii_name = unicodedata.normalize("NFKD", root.resolve().name).encode("ascii", "ignore")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name.decode()).strip("-") or "repository"
+    return base / "keel" / "remotes" / f"{name}-{tag}"
 
 
 def init(root: Path, remote: str | None = None) -> InitResult:
     root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
     url = remote or str(default_remote_url(root))
+    if not url.isascii():  # checked before anything is written: no half-made repository
+        raise UsageError(
+            f"DVC remote {url}: DVC writes .dvc/config in ASCII only; give --remote a URL or "
+            "path without accents or other non-ASCII characters (or set XDG_DATA_HOME)"
+        )
+    git.refuse_bare(root)
+    root.mkdir(parents=True, exist_ok=True)
     result = InitResult(root, url)
 
     _, created = git.open_or_init(root)

@@ -1,0 +1,123 @@
+"""Hostile environments, driven through the CLI in real repositories: each ends in a one-line
+error (exit 2) or finding (exit 1), never an internal error, a traceback or a hang, and leaves
+the repository as it was."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+from factories import deployment_set, with_real_files, write_set
+
+from toolkit.workflows.authoring.init import init
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+TIMEOUT = 120  # seconds per command: a hang fails the test instead of the suite
+
+
+def keel(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1"}
+    env.pop("KEEL_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def assert_clean_failure(done: subprocess.CompletedProcess[str], code: int) -> None:
+    assert done.returncode == code, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "internal error" not in done.stderr
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A keel repository whose manifests pin real files (so verify has something to cache)."""
+    root = tmp_path / "repo"
+    init(root)
+    write_set(root, with_real_files(root, deployment_set()))
+    return root
+
+
+def _damage_after_first_page(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    assert len(data) > 4096, f"{path} has one page only"
+    data[4096:] = b"\xde\xad\xbe\xef" * ((len(data) - 4096) // 4) + b"\0" * (len(data) % 4)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("cache", ["documents.sqlite", "statcache.sqlite"])
+def test_a_damaged_cache_is_rebuilt_with_a_warning(repo: Path, cache: str) -> None:
+    first = keel("validate", "--checksums", cwd=repo)
+    database = repo / ".keel" / cache
+    assert database.is_file(), first.stdout + first.stderr
+    _damage_after_first_page(database)
+
+    again = keel("validate", "--checksums", cwd=repo)
+
+    assert again.returncode == first.returncode, again.stdout + again.stderr
+    assert again.stdout == first.stdout
+    assert f"keel: warning: {database}: damaged cache (" in again.stderr
+    assert "rebuilding it" in again.stderr
+    assert "Traceback" not in again.stderr
+    third = keel("validate", "--checksums", cwd=repo)
+    assert "damaged cache" not in third.stderr  # rebuilt once, healthy after
+
+
+def _nested_header(depth: int) -> bytes:
+    header = ("[" * depth + "]" * depth).encode()
+    return struct.pack("<Q", len(header)) + header
+
+
+def test_a_deeply_nested_safetensors_header_is_refused_in_one_line(tmp_path: Path) -> None:
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(_nested_header(100_000))
+
+    done = keel("inspect", str(weights), cwd=tmp_path)
+
+    assert_clean_failure(done, 2)
+    assert done.stderr.count("\n") == 1
+    assert "model.safetensors" in done.stderr
+
+
+def test_a_fifo_among_the_manifests_does_not_hang_validate(repo: Path) -> None:
+    os.mkfifo(repo / "manifests" / "pipe.yaml")
+
+    done = keel("validate", cwd=repo)
+
+    assert_clean_failure(done, 1)
+    assert "pipe.yaml" in done.stdout
+    assert "not a regular file" in done.stdout
+
+
+def test_init_in_a_directory_with_a_non_ascii_name(tmp_path: Path) -> None:
+    target = tmp_path / "modèle-équipe"
+
+    done = keel("init", str(target), cwd=tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / ".dvc" / "config").is_file()
+    assert keel("validate", cwd=target).returncode == 0
+
+
+def test_init_refuses_a_bare_repository(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "init", "--bare", str(bare)], check=True, capture_output=True)
+    before = sorted(p.name for p in bare.iterdir())
+
+    done = keel("init", str(bare), cwd=tmp_path)
+
+    assert_clean_failure(done, 2)
+    assert "bare" in done.stderr
+    assert sorted(p.name for p in bare.iterdir()) == before
