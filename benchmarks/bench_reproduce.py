@@ -126,12 +126,12 @@ def bare_job(repo: Path) -> dict[str, Any]:
     from toolkit.workflows.artifacts.transfer import _targets
     from toolkit.workflows.artifacts.verify import load_graph
     from toolkit.workflows.evaluation import pipeline
-    from toolkit.workflows.reproduce.reproduce import Context, canary_evaluation
+    from toolkit.workflows.reproduce.stages import canary_evaluation
 
     graph = load_graph(repo)
-    context = Context(repo, DEPLOYMENT, "HEAD", repo, False, graph=graph)
-    context.deployment = graph.get_as(DEPLOYMENT, Deployment)
-    evaluation: Evaluation | None = canary_evaluation(context)
+    deployment = graph.get_as(DEPLOYMENT, Deployment)
+    assert deployment is not None
+    evaluation: Evaluation | None = canary_evaluation(graph, deployment)
     assert evaluation is not None
     assert evaluation.spec.protocol is not None
     subject = pipeline.resolve(graph, DEPLOYMENT, merge_adapter=True)
