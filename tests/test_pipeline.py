@@ -89,6 +89,34 @@ def test_a_model_config_differing_from_the_architecture_is_named(tiny_encoder: E
     assert "manifest says 384, config.json gives hidden_size=32" in problems[0].render()
 
 
+def test_a_mismatch_is_a_finding_and_the_error_carries_them_all(
+    tiny_encoder: Encoder, tmp_path: Path
+) -> None:
+    from factories import write_set
+
+    from toolkit.workflows.artifacts.verify import load_graph
+
+    manifest = _model_manifest(tiny_encoder.model, hiddenSize=384, numLayers=7)
+    problems = pipeline.check_model(tiny_encoder.model, manifest)
+    write_set(tmp_path, deployment_set())
+
+    finding = problems[0].finding()
+    located = problems[0].finding(load_graph(tmp_path))
+    with pytest.raises(pipeline.PipelineError) as raised:
+        pipeline.raise_first(problems)
+
+    assert (finding.path, finding.ref, finding.field, finding.check) == (
+        None,
+        "Model/base",
+        "spec.architecture.hiddenSize",
+        "pipeline",
+    )
+    assert finding.message == "manifest says 384, config.json gives hidden_size=32"
+    assert (located.path, located.line) == (tmp_path / "manifests" / "model.yaml", 23)
+    assert str(raised.value) == f"{problems[0].render()} (and 1 more)"
+    assert raised.value.findings == tuple(p.finding() for p in problems)
+
+
 def test_a_parameter_count_differing_from_the_record_is_named(tiny_encoder: Encoder) -> None:
     counted = sum(p.numel() for p in tiny_encoder.model.parameters())
     manifest = _model_manifest(tiny_encoder.model)

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from toolkit.cli.secrets import secrets
 from toolkit.core.errors import UsageError
 from toolkit.core.loading import MAX_FILE_BYTES
+from toolkit.core.reporters import REPORTERS
 from toolkit.core.secret_detectors import DETECTORS
 from toolkit.workflows.validation.secrets import ScanResult, scan
 from toolkit.workflows.validation.secrets_report import as_json, text
@@ -257,6 +258,14 @@ def test_non_utf8_text_is_scanned_and_binary_or_huge_files_are_skipped(tmp_path:
         (huge, "larger than 1024 KiB"),
     ]
     assert text(result).splitlines()[-1] == "1 file scanned, 2 not scanned: 1 problem"
+    markdown = REPORTERS["markdown"](result).splitlines()  # the scan in the shared reporters
+    assert markdown[0].startswith(f"- **error** `{latin1}:2`: hf-token found (hf_")
+    assert markdown[1:] == [
+        f"- {binary}: not scanned: binary file (NUL bytes)",
+        f"- {huge}: not scanned: larger than 1024 KiB",
+        "",
+        "1 file scanned, 2 not scanned: 1 problem",
+    ]
 
 
 def test_directories_are_walked_for_manifest_files_only(tmp_path: Path) -> None:

@@ -248,3 +248,49 @@ def test_paths_narrow_the_check_to_what_they_name(repo: Path) -> None:
     )
     assert [p.field for p in by_dvc_file.problems] == ["sha256", "tensorDigest"]
     assert verify(repo, paths=[repo / "README.md"]).checked == 0
+
+
+def test_a_verification_reports_its_problems_as_findings(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Problems and files no manifest names are findings: about the file (relative to the
+    repository, no line) without the graph, on the manifest's line with it; an extra file is
+    a warning, an error under --strict."""
+    import json
+
+    from toolkit.core.findings import Severity
+    from toolkit.core.reporters import as_json
+    from toolkit.workflows.artifacts.verify import load_graph
+
+    (repo / "artifacts/models/base/vocab.txt").write_text("other")
+    (repo / "artifacts/models/base/notes.txt").write_text("not pinned")
+    result = verify(repo)
+
+    [problem] = result.findings()
+    assert (str(problem.path), problem.line, problem.ref, problem.field, problem.check) == (
+        "artifacts/models/base/vocab.txt",
+        0,
+        "Tokenizer/base",
+        "spec.files[0].sha256",
+        "checksums",
+    )
+    [located] = result.findings(load_graph(repo))
+    assert (located.path, located.line) == (repo / "manifests/tokenizer.yaml", 12)
+    [extra] = result.extra_findings()
+    assert (str(extra.path), extra.severity) == (
+        "artifacts/models/base/notes.txt",
+        Severity.warning,
+    )
+    assert result.extra_findings(strict=True)[0].severity == Severity.error
+    report = json.loads(as_json(result.report()))
+    assert report["ok"] is False
+    assert [f["severity"] for f in report["findings"]] == ["error", "warning"]
+
+    monkeypatch.chdir(repo / "artifacts")  # paths stay relative to the repository
+    assert main(["verify", "--root", str(repo), "--strict"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("artifacts/models/base/vocab.txt: expected sha256 ")
+    assert lines[1:] == [
+        "artifacts/models/base/notes.txt: not named by any manifest",
+        "5 files checked (5 unchanged since last time, 0.0 MB hashed): 1 problem",
+    ]

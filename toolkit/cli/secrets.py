@@ -31,8 +31,8 @@ def secrets(paths: tuple[Path, ...], output_format: str) -> None:
     # toolkit.workflows, not toolkit.core.checks: importing that package loads pydantic.
     from toolkit.core.errors import UsageError
     from toolkit.core.layout import MANIFEST_DIR, find_root
+    from toolkit.core.reporters import REPORTERS
     from toolkit.workflows.validation.secrets import scan
-    from toolkit.workflows.validation.secrets_report import REPORTERS
 
     if not paths:
         manifests = find_root(Path.cwd()) / MANIFEST_DIR

@@ -31,6 +31,7 @@ def verify(
     missing file.
     """
     from toolkit.core.layout import find_root
+    from toolkit.core.reporters import text
     from toolkit.workflows.artifacts.verify import verify as run_verify
 
     paths = [Path(t) for t in targets if Path(t).exists()]
@@ -46,17 +47,6 @@ def verify(
         result = run_verify(
             root or find_root(Path.cwd()), refs, use_cache=not no_cache, skip_missing=skip_missing
         )
-    for problem in result.problems:
-        click.echo(problem.render())
-    for path in result.extra:
-        click.echo(f"{path}: not named by any manifest")
-    problems = len(result.problems)
-    verdict = "all match" if result.ok else f"{problems} problem{'s' if problems > 1 else ''}"
-    skipped = f", {result.not_present} not pulled here, not checked" if result.not_present else ""
-    noun = "file" if result.checked == 1 else "files"
-    click.echo(
-        f"{result.checked} {noun} checked ({result.cache_hits} unchanged since last time, "
-        f"{result.bytes_hashed / 1e6:.1f} MB hashed{skipped}): {verdict}"
-    )
+    click.echo(text(result.report(strict=strict)))
     if not result.ok or (strict and result.extra):
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

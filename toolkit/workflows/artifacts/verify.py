@@ -8,18 +8,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.core.checksums import Request, fingerprints
+from toolkit.core.findings import Finding, Severity, field_path
 from toolkit.core.plan import Plan, build, cached_plan
+from toolkit.core.reporters import Report, brief
 from toolkit.core.statcache import open_cache
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from toolkit.core.findings import Finding
     from toolkit.core.pinned import PinnedFile
     from toolkit.core.repository import Graph
 
 IGNORED_EXTRAS = (".dvc", ".gitignore", ".gitkeep")
 MISSING = "missing; run `keel pull` or `dvc pull` to fetch it"
+CHECK = "checksums"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,17 @@ class Problem:
 
     def render(self) -> str:
         return f"{self.file.relative}: {self.message}"
+
+    def finding(self, graph: Graph | None = None) -> Finding:
+        """The problem as a finding about the file (its path relative to the repository, no
+        line), or, given the graph, on the manifest's own line for the field."""
+        location = ("spec", "files", self.file.index, self.field)
+        manifest = graph.get(self.file.ref) if graph is not None else None
+        if graph is not None and manifest is not None:
+            return graph.finding(manifest, location, self.render(), CHECK)
+        return Finding(
+            Path(self.file.relative), 0, self.message, self.file.ref, field_path(location), CHECK
+        )
 
 
 @dataclass(frozen=True)
@@ -50,14 +63,35 @@ class Verification:
     def ok(self) -> bool:
         return not self.problems
 
-    def findings(self, graph: Graph) -> list[Finding]:
-        located = []
-        for p in self.problems:
-            manifest = graph.get(p.file.ref)
-            assert manifest is not None
-            location = ("spec", "files", p.file.index, p.field)
-            located.append(graph.finding(manifest, location, p.render(), "checksums"))
-        return located
+    def findings(self, graph: Graph | None = None) -> list[Finding]:
+        """Each problem as a finding (on the manifest's lines when `graph` is given)."""
+        return [p.finding(graph) for p in self.problems]
+
+    def extra_findings(self, *, strict: bool = False) -> list[Finding]:
+        """Files no manifest names: warnings, errors when `strict`."""
+        severity = Severity.error if strict else Severity.warning
+        message = "not named by any manifest"
+        return [Finding(Path(p), 0, message, check=CHECK, severity=severity) for p in self.extra]
+
+    def report(self, *, strict: bool = False) -> Report:
+        """What `keel verify` prints: `path: message` per problem and extra file, then
+        `N files checked (...): all match | N problems`."""
+        problems = len(self.problems)
+        verdict = "all match" if self.ok else f"{problems} problem{'s' if problems > 1 else ''}"
+        skipped = f", {self.not_present} not pulled here, not checked" if self.not_present else ""
+        summary = (
+            f"{self.checked} {'file' if self.checked == 1 else 'files'} checked "
+            f"({self.cache_hits} unchanged since last time, "
+            f"{self.bytes_hashed / 1e6:.1f} MB hashed{skipped}): {verdict}"
+        )
+        findings = [*self.findings(), *self.extra_findings(strict=strict)]
+        fields = {
+            "ok": self.ok and not (strict and self.extra),
+            "checked": self.checked,
+            "cacheHits": self.cache_hits,
+            "bytesHashed": self.bytes_hashed,
+        }
+        return Report(findings, summary, fields, line=brief)
 
 
 def load_graph(root: Path) -> Graph:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import KeelError, UsageError
+from toolkit.core.findings import Finding, location_of
 from toolkit.manifests import Adapter, Deployment, Model, Quantization, Tokenizer
 
 if TYPE_CHECKING:
@@ -28,10 +29,17 @@ SUBJECT_KINDS = ("Model", "Adapter", "Quantization", "Deployment")
 UNSET_MAX_LENGTH = 10**29
 
 
+CHECK = "pipeline"
+
+
 class PipelineError(KeelError):
-    """What was loaded does not match its manifest."""
+    """What was loaded does not match its manifest; `findings` holds every difference."""
 
     exit_code = 1
+
+    def __init__(self, message: str, findings: tuple[Finding, ...] = ()) -> None:
+        super().__init__(message)
+        self.findings = findings
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,14 @@ class Mismatch:
 
     def render(self) -> str:
         return f"{self.ref} {self.field}: {self.message}"
+
+    def finding(self, graph: Graph | None = None) -> Finding:
+        """The difference as a finding: on the manifest's line for the field when `graph`
+        holds the manifest, else with no file."""
+        manifest = graph.get(self.ref) if graph is not None else None
+        if graph is not None and manifest is not None:
+            return graph.finding(manifest, location_of(self.field), self.message, CHECK)
+        return Finding(None, 0, self.message, self.ref, self.field, CHECK)
 
 
 @dataclass(frozen=True)
@@ -258,18 +274,22 @@ def quantize(model: Any, quantization: Quantization) -> Any:
     result = run_recipe(model, spec.scheme, spec.recipe)
     recorded = spec.result.tensor_digest
     if recorded is not None and recorded != result.tensor_digest:
-        raise PipelineError(
-            Mismatch(
-                quantization.ref,
-                "spec.result.tensorDigest",
-                f"recorded {recorded}, re-running the recipe gives {result.tensor_digest}",
-            ).render()
+        raise_first(
+            [
+                Mismatch(
+                    quantization.ref,
+                    "spec.result.tensorDigest",
+                    f"recorded {recorded}, re-running the recipe gives {result.tensor_digest}",
+                )
+            ]
         )
     return result
 
 
 def raise_first(problems: list[Mismatch]) -> None:
-    """Raise PipelineError naming the first problem, if there is any."""
+    """Raise PipelineError naming the first problem, if there is any; the error carries them
+    all as findings."""
     if problems:
         extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise PipelineError(problems[0].render() + extra)
+        findings = tuple(p.finding() for p in problems)
+        raise PipelineError(problems[0].render() + extra, findings)

@@ -180,10 +180,11 @@ def _secrets(manifests: list[Path]) -> CheckRun:
 
 
 def _checksums(root: Path, paths: list[Path]) -> CheckRun:
+    from toolkit.core.reporters import brief
     from toolkit.workflows.artifacts.verify import verify
 
     result = verify(root, paths=paths, skip_missing=True)
-    return CheckRun("keel-checksums", tuple(p.render() for p in result.problems), result.ok)
+    return CheckRun("keel-checksums", tuple(map(brief, result.findings())), result.ok)
 
 
 def _schemas(root: Path) -> CheckRun:

@@ -30,7 +30,8 @@ hints occurs in the lower-cased file, and runs over the whole text in one `findi
 offsets become line numbers), rather than once per line. A file is parsed for the PII scan
 only when it mentions both `Deployment` and `pii`.
 
-The text and JSON reports are rendered by `toolkit.workflows.validation.secrets_report`.
+`ScanResult.report()` (built in `toolkit.workflows.validation.secrets_report`) is what the
+reporters of `toolkit.core.reporters` render.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from toolkit.core.secret_detectors import DETECTORS
 if TYPE_CHECKING:
     import re
     from collections.abc import Iterable, Iterator, Sequence
+
+    from toolkit.core.reporters import Report
 
 CHECK = "secrets"
 ALLOW_MARKER = "keel: allow-secret"
@@ -75,6 +78,11 @@ class ScanResult:
     @property
     def ok(self) -> bool:
         return not self.findings
+
+    def report(self) -> Report:
+        from toolkit.workflows.validation.secrets_report import report
+
+        return report(self)
 
 
 def scan(paths: Sequence[Path]) -> ScanResult:

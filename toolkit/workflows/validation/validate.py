@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 from toolkit.core.checks import run_checks
 from toolkit.core.errors import UsageError
+from toolkit.core.findings import errors
 from toolkit.core.layout import MANIFEST_DIR
+from toolkit.core.reporters import Report, count
 from toolkit.core.repository import Graph, build_graph, manifest_files
 
 if TYPE_CHECKING:
@@ -26,7 +28,18 @@ class ValidationResult:
 
     @property
     def ok(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
+        return not errors(self.findings)
+
+    @property
+    def summary(self) -> str:
+        """`16 manifests in 17 files: valid` (or `: 2 problems`, counting errors)."""
+        problems = len(errors(self.findings))
+        checked = f"{count(self.manifests, 'manifest')} in {count(self.files, 'file')}"
+        return f"{checked}: {count(problems, 'problem')}" if problems else f"{checked}: valid"
+
+    def report(self) -> Report:
+        fields = {"valid": self.ok, "files": self.files, "manifests": self.manifests}
+        return Report(self.findings, self.summary, fields)
 
 
 def validate(
