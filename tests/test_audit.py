@@ -16,14 +16,17 @@ from toolkit.bridges import dvc
 from toolkit.bridges.git import commit_all
 from toolkit.cli import main
 from toolkit.cli.commands import command_problem
+from toolkit.manifests import Deployment
+from toolkit.workflows.artifacts.verify import load_graph
 from toolkit.workflows.audit.audit import AuditResult, record
 from toolkit.workflows.audit.audit import audit as run_audit
-from toolkit.workflows.audit.checks import FAIL, PASS, WARN
+from toolkit.workflows.audit.checks import FAIL, PASS, WARN, evaluation_checks
 from toolkit.workflows.audit.history import diff, log
 from toolkit.workflows.audit.report import to_markdown
 from toolkit.workflows.validation.validate import validate
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 AS_OF = dt.date(2026, 11, 24)  # the factory runbook was reviewed 2026-11-01, every 90 days
@@ -107,7 +110,14 @@ def test_an_overdue_runbook_fails(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert not result.ok
     code = main(["audit", "--root", str(root), "--as-of", "2027-03-01", "--no-record"])
     assert code == 1
-    assert "| runbook.review | FAIL |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| runbook.review | FAIL |" in out
+    assert (
+        "### Findings\n\n- **error** `manifests/runbook.yaml:9` Runbook/search "
+        "`spec.lastReviewed`: review overdue by 30 days (last reviewed 2026-11-01, every 90 "
+        "days) (review the runbook with its owner, then set spec.lastReviewed)\n"
+    ) in out
+    assert "\n1 error, 1 warning\n" in out
 
 
 @pytest.mark.parametrize(
@@ -301,3 +311,90 @@ def test_checking_runbook_commands_leaves_keel_help_as_it_was(tmp_path: Path) ->
 
     committed = (Path(__file__).parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
     assert rendered == committed
+
+
+# ------------------------------------------- the requirements gate: one rule in validate and audit
+
+
+def test_validate_and_the_audit_agree_on_a_missing_latency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Latency capped, not recorded: one finding in both, naming the Evaluation."""
+    lacks_latency = (
+        "no Evaluation of Deployment/search records latency, which Requirements/search caps "
+        "(p95 50 ms, p99 100 ms); Evaluation/search-canary has no spec.latency"
+    )
+    root = audited_repo(tmp_path, lambda data: data["eval-search-canary"]["spec"].pop("latency"))
+    monkeypatch.chdir(root)  # both reports then show paths relative to the repository
+
+    validated = main(["validate", "--format", "json"])
+    gates = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["check"] == "gates"]
+    audited = main(["audit", "--as-of", "2026-11-24", "--format", "json", "--no-record"])
+    report = json.loads(capsys.readouterr().out)["deployments"][0]
+    checks = {c["check"]: c for c in report["findings"]}
+
+    assert validated == audited == 1
+    assert [(g["ref"], g["field"], g["message"]) for g in gates] == [
+        ("Deployment/search", "spec.evaluations", lacks_latency)
+    ]
+    requirements, manifests = checks["evaluation.requirements"], checks["manifests.valid"]
+    assert (requirements["message"], requirements["status"], manifests["status"]) == (
+        lacks_latency, FAIL, FAIL
+    )  # fmt: skip
+    assert lacks_latency in manifests["message"]
+    assert [p for p in report["problems"] if p["check"] == "gates"] == gates
+
+
+def _gate_and_audit(tmp_path: Path, data: Any, as_of: dt.date = AS_OF) -> tuple[list[Any], Any]:
+    """The validate gate's findings and the audit's evaluation checks (no git needed)."""
+    graph = load_graph(write_set(tmp_path / "repo", data).parent)
+    deployment = graph.get_as("Deployment/search", Deployment)
+    assert deployment is not None
+    gates = [f for f in validate(graph.root).findings if f.check == "gates"]
+    return gates, {c.check: c for c in evaluation_checks(graph, deployment, as_of, 90)}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda data: data["deployment"]["spec"].update(evaluations=["Evaluation/int8-canary"]),
+            "no cited Evaluation has subject Deployment/search; the gate against "
+            "Requirements/search needs an Evaluation of the Deployment itself",
+        ),
+        (
+            lambda data: data["eval-search-canary"]["spec"]["metrics"][0].update(name="mrr"),
+            "no Evaluation of Deployment/search measures recall_at_1 on Dataset/canary, which "
+            "Requirements/search requires; Evaluation/search-canary does not record it",
+        ),
+    ],
+    ids=["only-another-subject", "own-lacks-the-metric"],
+)
+def test_an_evaluation_of_another_subject_counts_neither_in_validate_nor_in_the_audit(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    """Evaluation/int8-canary (of Quantization/int8, recall_at_1 0.89 > 0.8) is not counted."""
+    change(data := deployment_set())
+    gates, checks = _gate_and_audit(tmp_path, data)
+    assert [f.message for f in gates] == [expected]
+    assert checks["evaluation.requirements"].status == FAIL
+    assert checks["evaluation.requirements"].findings == tuple(gates)
+
+
+def test_an_evaluation_dated_after_the_audit_is_not_evidence_yet(tmp_path: Path) -> None:
+    gates, before = _gate_and_audit(tmp_path, deployment_set(), dt.date(2026, 11, 1))
+    after = _gate_and_audit(tmp_path, deployment_set())[1]
+    assert gates == []
+    assert before["evaluation.requirements"].message == (
+        "every Evaluation of Deployment/search is dated after 2026-11-01; the gate against "
+        "Requirements/search needs one measured by then"
+    )
+    assert (before["evaluation.fresh"].status, after["evaluation.requirements"].status) == (
+        FAIL, PASS
+    )  # fmt: skip
+    assert after["evaluation.requirements"].evidence == (
+        "Evaluation/search-canary recall_at_1 = 0.89 (min 0.8, max None)",
+        "Evaluation/search-canary latency p95 = 6.0 ms (ceiling 50.0)",
+        "Evaluation/search-canary latency p99 = 8.0 ms (ceiling 100.0)",
+    )
+    assert after["evaluation.fresh"].evidence == ("Evaluation/search-canary: 2026-11-20",)

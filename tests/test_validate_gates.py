@@ -309,3 +309,71 @@ def test_json_manifests_may_name_their_schema(tmp_path: Path, manifests: Manifes
         document = {"$schema": "../schemas/x.schema.json", **data}
         (root / "manifests" / f"{stem}.json").write_text(json.dumps(document, indent=2))
     assert [f.render() for f in validate(root).findings] == []
+
+
+def test_every_reporter_renders_the_gates_findings(
+    manifests: Manifests, make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One report (findings and a summary line) in every format of `REPORTERS`."""
+    import json
+
+    from toolkit.core.reporters import REPORTERS
+
+    del manifests["eval-search-canary"]["spec"]["latency"]
+    root = make_repo(manifests)
+    monkeypatch.chdir(root)
+    result = validate(root)
+    where = "manifests/deployment.yaml:15"
+    message = (
+        "no Evaluation of Deployment/search records latency, which Requirements/search caps "
+        "(p95 50 ms, p99 100 ms); Evaluation/search-canary has no spec.latency"
+    )
+    summary = "16 manifests in 16 files: 1 problem"
+
+    rendered = {name: reporter(result) for name, reporter in REPORTERS.items()}
+
+    assert set(rendered) == {"text", "json", "github", "markdown", "html"}
+    assert rendered["text"].splitlines() == [
+        f"{where}: Deployment/search: spec.evaluations: {message}",
+        summary,
+    ]
+    assert json.loads(rendered["json"])["findings"][0]["message"] == message
+    assert (
+        rendered["github"]
+        .splitlines()[0]
+        .startswith(
+            "::error file=manifests/deployment.yaml,line=15,title=keel gates%3A Deployment/search::"
+            "spec.evaluations: no Evaluation"
+        )
+    )
+    assert rendered["markdown"].splitlines() == [
+        f"- **error** `{where}` Deployment/search `spec.evaluations`: {message}",
+        "",
+        summary,
+    ]
+    assert rendered["html"].startswith(
+        '<ul class="findings"><li class="finding"><span class="severity severity-error">error'
+        f"</span> <code>{where}</code> Deployment/search <code>spec.evaluations</code>: "
+    )
+    assert rendered["html"].endswith(f'</ul><p class="summary">{summary}</p>')
+
+
+def test_an_untimed_evaluation_is_no_finding_when_another_own_one_is_timed(
+    manifests: Manifests, make_repo: Callable[..., Path]
+) -> None:
+    """The Requirements cap latency and the Deployment's second own Evaluation records it: the
+    first one's missing latency is no finding (latency is measured), and the timed one's
+    values are held against the ceilings."""
+    timed = {"p50Ms": 4.0, "p95Ms": 60.0, "p99Ms": 8.0, "requests": 40}
+    second = {**manifests["eval-search-canary"]}
+    second["metadata"] = {**second["metadata"], "name": "search-timed"}
+    second["spec"] = {**second["spec"], "latency": timed}
+    manifests["eval-search-timed"] = second
+    del manifests["eval-search-canary"]["spec"]["latency"]
+    manifests["deployment"]["spec"]["evaluations"].append("Evaluation/search-timed")
+    found = findings_of(make_repo(manifests))
+    assert found == [
+        "manifests/deployment.yaml:18: Deployment/search: spec.evaluations[2]: "
+        "Evaluation/search-timed latency p95 = 60 ms exceeds the ceiling 50 ms of "
+        "Requirements/search"
+    ]

@@ -1,5 +1,7 @@
 """Workflow gates: the conditions that make a set of manifests mean something.
 
+The requirements gate lives in `toolkit.core.checks.requirements`, which the audit calls too.
+
 A gate only speaks when the manifests it compares exist and parsed; a missing reference is the
 reference check's finding, not a gate's.
 """
@@ -8,19 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from toolkit.core.checks.requirements import requirements_are_met
 from toolkit.manifests import (
     Adapter,
     Deployment,
     Evaluation,
     Model,
     Quantization,
-    Requirements,
     Tokenizer,
     TrainingRun,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator, Iterator
 
     from toolkit.core.findings import Finding
     from toolkit.core.repository import Graph
@@ -29,114 +31,6 @@ if TYPE_CHECKING:
 
 def _fmt(value: float) -> str:
     return f"{value:.6g}"
-
-
-def requirements_are_met(graph: Graph) -> Iterator[Finding]:
-    """The Evaluations of a Deployment clear every quality and latency threshold it requires."""
-    for deployment in graph.of_kind(Deployment):
-        requirements = graph.get_as(deployment.spec.requirements, Requirements)
-        if requirements is None:
-            continue
-        own = [
-            (index, evaluation)
-            for index, ref in enumerate(deployment.spec.evaluations)
-            if (evaluation := graph.get_as(ref, Evaluation)) is not None
-            and evaluation.spec.subject == deployment.ref
-        ]
-        if not own:
-            if any(graph.get(ref) is not None for ref in deployment.spec.evaluations):
-                yield graph.finding(
-                    deployment,
-                    ("spec", "evaluations"),
-                    f"no cited Evaluation has subject {deployment.ref}; the gate against "
-                    f"{requirements.ref} needs an Evaluation of the Deployment itself",
-                    "gates",
-                )
-            continue
-        yield from _quality(graph, deployment, requirements, own)
-        yield from _latency(graph, deployment, requirements, own)
-
-
-def _quality(
-    graph: Graph,
-    deployment: Deployment,
-    requirements: Requirements,
-    own: list[tuple[int, Evaluation]],
-) -> Iterator[Finding]:
-    for threshold in requirements.spec.quality:
-        measured = [
-            (index, evaluation, value)
-            for index, evaluation in own
-            if evaluation.spec.dataset == threshold.dataset
-            and (value := evaluation.spec.metric(threshold.metric)) is not None
-        ]
-        if not measured:
-            yield graph.finding(
-                deployment,
-                ("spec", "evaluations"),
-                f"no Evaluation of {deployment.ref} measures {threshold.metric} on "
-                f"{threshold.dataset}, which {requirements.ref} requires",
-                "gates",
-            )
-        for index, evaluation, value in measured:
-            location = ("spec", "evaluations", index)
-            if threshold.min is not None and value < threshold.min:
-                yield graph.finding(
-                    deployment,
-                    location,
-                    f"{evaluation.ref} {threshold.metric} = {_fmt(value)} is below the minimum "
-                    f"{_fmt(threshold.min)} required by {requirements.ref}",
-                    "gates",
-                )
-            if threshold.max is not None and value > threshold.max:
-                yield graph.finding(
-                    deployment,
-                    location,
-                    f"{evaluation.ref} {threshold.metric} = {_fmt(value)} is above the maximum "
-                    f"{_fmt(threshold.max)} allowed by {requirements.ref}",
-                    "gates",
-                )
-
-
-def _latency(
-    graph: Graph,
-    deployment: Deployment,
-    requirements: Requirements,
-    own: list[tuple[int, Evaluation]],
-) -> Iterator[Finding]:
-    ceilings = requirements.spec.latency
-    percentiles = [
-        (name, ceiling)
-        for name, ceiling in (
-            ("p50", ceilings.p50_ms),
-            ("p95", ceilings.p95_ms),
-            ("p99", ceilings.p99_ms),
-        )
-        if ceiling is not None
-    ]
-    if not percentiles:
-        return
-    timed = [(i, e) for i, e in own if e.spec.latency is not None]
-    if not timed:
-        yield graph.finding(
-            deployment,
-            ("spec", "evaluations"),
-            f"no Evaluation of {deployment.ref} records latency, which {requirements.ref} caps",
-            "gates",
-        )
-    for index, evaluation in timed:
-        latency = evaluation.spec.latency
-        assert latency is not None
-        for name, ceiling in percentiles:
-            measured = getattr(latency, f"{name}_ms")
-            if measured > ceiling:
-                yield graph.finding(
-                    deployment,
-                    ("spec", "evaluations", index),
-                    f"{evaluation.ref} latency {name} = {_fmt(measured)} ms exceeds the ceiling "
-                    f"{_fmt(ceiling)} ms of {requirements.ref}",
-                    "gates",
-                )
 
 
 def adapter_matches_base(graph: Graph) -> Iterator[Finding]:
@@ -188,9 +82,19 @@ def _compare_to_baseline(
     graph: Graph, adapter: Adapter, which: tuple[str], check: ScoreCheck, tolerance: float | None
 ) -> Iterator[Finding]:
     location = ("spec", "evaluations", *which)
+    pair = yield from _paired_with_base(graph, adapter, location, check)
+    if pair is not None:
+        yield from _score(graph, adapter, location, check, tolerance, *pair)
+
+
+def _paired_with_base(
+    graph: Graph, adapter: Adapter, location: tuple[str, ...], check: ScoreCheck
+) -> Generator[Finding, None, tuple[Evaluation, Evaluation] | None]:
+    """The adapter's Evaluation and its baseline, when the one evaluates the adapter and the
+    other its base model on the same Dataset; else the findings that say why not."""
     evaluation = graph.get_as(check.evaluation, Evaluation)
     if evaluation is None:
-        return
+        return None
     if evaluation.spec.subject != adapter.ref:
         yield graph.finding(
             adapter,
@@ -198,7 +102,7 @@ def _compare_to_baseline(
             f"{evaluation.ref} evaluates {evaluation.spec.subject}, not {adapter.ref}",
             "gates",
         )
-        return
+        return None
     if evaluation.spec.baseline is None:
         yield graph.finding(
             adapter,
@@ -206,10 +110,10 @@ def _compare_to_baseline(
             f"{evaluation.ref} has no spec.baseline; set it to the base model's Evaluation",
             "gates",
         )
-        return
+        return None
     baseline = graph.get_as(evaluation.spec.baseline, Evaluation)
     if baseline is None:
-        return
+        return None
     base_model = adapter.spec.base.model
     if baseline.spec.subject != base_model or baseline.spec.dataset != evaluation.spec.dataset:
         yield graph.finding(
@@ -220,7 +124,20 @@ def _compare_to_baseline(
             f"{baseline.spec.dataset}",
             "gates",
         )
-        return
+        return None
+    return evaluation, baseline
+
+
+def _score(
+    graph: Graph,
+    adapter: Adapter,
+    location: tuple[str, ...],
+    check: ScoreCheck,
+    tolerance: float | None,
+    evaluation: Evaluation,
+    baseline: Evaluation,
+) -> Iterator[Finding]:
+    """The task score beats the base's; the general score drops by at most `tolerance`."""
     value = evaluation.spec.metric(check.metric)
     base_value = baseline.spec.metric(check.metric)
     for source, found in ((evaluation, value), (baseline, base_value)):

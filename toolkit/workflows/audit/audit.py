@@ -1,7 +1,8 @@
 """`keel audit`: the quarterly runbook audit of each deployment, as evidence.
 
-Each check returns findings with a status (pass / warn / fail) and the evidence it saw. With
-`as_of` fixed, the same repository gives the same report. Recording writes an Audit manifest
+Each check returns a record with a status (pass / warn / fail), a message and the evidence it
+saw; its problems are `Finding`s, as `keel validate` and `keel verify` report them. With `as_of`
+fixed, the same repository gives the same report. Recording writes an Audit manifest
 (the findings, the audited commit, the report's digest), commits only that file and tags the
 commit `audit/<deployment>/<date>`, so that the next audit reviews only what changed since.
 """
@@ -14,11 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import UsageError
+from toolkit.core.findings import FAIL, PASS, RANK, Finding
 from toolkit.manifests import Deployment, Runbook
 from toolkit.workflows.audit.checks import (
-    FAIL,
-    PASS,
-    RANK,
     Check,
     artifact_checks,
     evaluation_checks,
@@ -48,6 +47,12 @@ class DeploymentAudit:
     @property
     def status(self) -> str:
         return max((c.status for c in self.checks), key=RANK.__getitem__, default=PASS)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every check's findings, each once (the requirements gate's are also in
+        manifests.valid: it is the same gate), in check order."""
+        return list(dict.fromkeys(f for c in self.checks for f in c.findings))
 
 
 @dataclass
@@ -99,11 +104,10 @@ def audit(
     return AuditResult(root, as_of, commit, user_identity(root), audits)
 
 
-def _validation(root: Path) -> list[str]:
+def _validation(root: Path) -> tuple[Finding, ...]:
     from toolkit.workflows.validation.validate import validate
 
-    result = validate(root)
-    return [f.render().replace(f"{root}/", "") for f in result.findings]
+    return validate(root).findings
 
 
 def _audit_one(
@@ -111,7 +115,7 @@ def _audit_one(
     graph: Graph,
     deployment: Deployment,
     as_of: dt.date,
-    validation: list[str],
+    validation: tuple[Finding, ...],
     parse_command: CommandParser,
     remote: bool,
     run: bool,
@@ -120,7 +124,7 @@ def _audit_one(
     runbook = graph.get_as(deployment.spec.runbook, Runbook)
     interval = runbook.spec.review_interval_days if runbook else 90
     result.checks += runbook_checks(graph, runbook, deployment, as_of, parse_command)
-    result.checks.append(manifests_check(validation))
+    result.checks.append(manifests_check(validation, root))
     result.checks += artifact_checks(root, graph, deployment, remote=remote)
     result.checks += evaluation_checks(graph, deployment, as_of, interval)
     result.checks += operations_checks(graph, deployment)
@@ -128,7 +132,7 @@ def _audit_one(
     result.checks.append(_changes_check(result.previous, result.changes))
     if run:
         result.reproduction = _reproduce(root, deployment)
-        result.checks.append(_reproduce_check(result.reproduction))
+        result.checks.append(_reproduce_check(deployment, result.reproduction))
     return result
 
 
@@ -154,7 +158,6 @@ def _changes_check(previous: str | None, changes: Diff) -> Check:
     lines = changes.lines()
     return Check(
         "changes",
-        PASS,
         f"{len(lines)} change(s) {since}" if lines else f"nothing changed {since}",
         tuple(lines),
     )
@@ -166,18 +169,19 @@ def _reproduce(root: Path, deployment: Deployment) -> Reproduction:
     return reproduce(root, str(deployment.ref), rev="HEAD")
 
 
-def _reproduce_check(reproduction: Reproduction) -> Check:
+def _reproduce_check(deployment: Deployment, reproduction: Reproduction) -> Check:
     failed = reproduction.failed
     if failed is not None:
+        message = f"stage {failed.number} ({failed.name}): {failed.summary}"
+        finding = Finding(None, 0, message, str(deployment.ref), None, "reproduce")
         return Check(
             "reproduce",
-            FAIL,
-            f"stage {failed.number} ({failed.name}): {failed.summary}",
+            message,
             tuple(f"{s.number}. {s.name}: {s.status}" for s in reproduction.stages),
+            (finding,),
         )
     return Check(
         "reproduce",
-        PASS,
         f"reproduced at {reproduction.commit[:12]} in {reproduction.seconds:.1f} s",
         tuple(f"{s.number}. {s.name}: {s.status} — {s.summary}" for s in reproduction.stages),
     )

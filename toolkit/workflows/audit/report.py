@@ -1,5 +1,10 @@
 """The audit report: JSON for CI, Markdown for the repository, one self-contained HTML page
-for the people who sign it off (inline CSS, no script, no network)."""
+for the people who sign it off (inline CSS, no script, no network).
+
+Per deployment: the table of checks, the findings of those that fail or warn (rendered by the
+shared reporters of `toolkit.core.reporters`, paths relative to the repository), the evidence
+of each check, the changes since the last audit and, with --reproduce, its report.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,11 @@ import html
 import json
 from typing import TYPE_CHECKING, Any
 
+from toolkit.core import reporters
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from toolkit.workflows.audit.audit import AuditResult, DeploymentAudit
 
 COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
@@ -28,12 +37,20 @@ def as_dict(result: AuditResult) -> dict[str, Any]:
                 "status": d.status,
                 "previousAudit": d.previous,
                 "findings": [c.as_dict() for c in d.checks],
+                "problems": [reporters.relative(f, result.root).as_dict() for f in d.findings],
                 "changes": d.changes.as_dict() if d.changes else None,
                 "reproduce": reproduction_dict(d.reproduction) if d.reproduction else None,
             }
             for d in result.deployments
         ],
     }
+
+
+def findings_report(audited: DeploymentAudit, root: Path) -> reporters.Report:
+    """The deployment's findings (each once) and a count by severity, paths relative to the
+    repository."""
+    findings = audited.findings
+    return reporters.Report(findings, reporters.severity_summary(findings), base=root)
 
 
 def to_json(result: AuditResult) -> str:
@@ -63,6 +80,9 @@ def to_markdown(result: AuditResult) -> str:
         for check in audited.checks:
             message = check.message.replace("|", "\\|")
             lines.append(f"| {check.check} | {check.status.upper()} | {message} |")
+        if audited.findings:
+            lines += ["", "### Findings", ""]
+            lines.append(reporters.markdown(findings_report(audited, result.root)))
         for check in audited.checks:
             if check.evidence and check.check != "changes":
                 lines += ["", f"### {check.check}", ""]
@@ -105,7 +125,12 @@ details { margin: .2rem 0; }
 summary { cursor: pointer; color: #59636e; }
 pre, code { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; }
 pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; white-space: pre-wrap; }
-ul.evidence { margin: .3rem 0; padding-left: 1.2rem; }
+ul.evidence, ul.findings { margin: .3rem 0; padding-left: 1.2rem; }
+ul.findings li { margin: .2rem 0; }
+.severity { font-weight: 700; border-radius: 1rem; padding: 0 .5rem; }
+.severity-error { color: #cf222e; background: #ffebe9; }
+.severity-warning { color: #9a6700; background: #fff8c5; }
+.hint, .summary { color: #59636e; }
 """
 
 
@@ -125,7 +150,7 @@ def to_html(result: AuditResult) -> str:
         + "</tr>"
         for d in result.deployments
     )
-    sections = "".join(_deployment_html(d) for d in result.deployments)
+    sections = "".join(_deployment_html(d, result.root) for d in result.deployments)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -152,7 +177,7 @@ def _anchor(ref: str) -> str:
     return ref.replace("/", "-").lower()
 
 
-def _deployment_html(audited: DeploymentAudit) -> str:
+def _deployment_html(audited: DeploymentAudit, root: Path) -> str:
     e = html.escape
     rows = []
     for check in audited.checks:
@@ -167,6 +192,9 @@ def _deployment_html(audited: DeploymentAudit) -> str:
             f"<tr><td><code>{e(check.check)}</code></td><td>{_badge(check.status)}</td>"
             f"<td>{e(check.message)}{evidence}</td></tr>"
         )
+    findings = ""
+    if audited.findings:
+        findings = "<h3>Findings</h3>" + reporters.html(findings_report(audited, root))
     changes = ""
     if audited.changes is not None:
         since = audited.previous or f"{audited.changes.before} (no previous audit)"
@@ -188,6 +216,7 @@ def _deployment_html(audited: DeploymentAudit) -> str:
 <thead><tr><th>check</th><th>status</th><th>finding</th></tr></thead>
 <tbody>{"".join(rows)}</tbody>
 </table>
+{findings}
 {changes}
 {reproduction}
 """
