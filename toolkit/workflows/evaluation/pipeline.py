@@ -3,7 +3,9 @@
 A subject is what an Evaluation measures: a Model (with its Tokenizer), an Adapter on its
 base, a Quantization of a (possibly adapted) Model, or a whole Deployment. Every step checks
 what it loaded against the manifests and returns the differences as `Mismatch`es naming the
-manifest field, so that reproduce can report them stage by stage and evaluate can refuse.
+manifest field, so that reproduce can report them stage by stage and evaluate can refuse. Each
+`Mismatch.finding(graph)` is the difference as a `Finding` (on the manifest's line when the
+graph holds it); a `PipelineError` carries them all.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
 SUBJECT_KINDS = ("Model", "Adapter", "Quantization", "Deployment")
 # transformers' model_max_length when tokenizer_config.json sets none (int(1e30))
 UNSET_MAX_LENGTH = 10**29
-
-
 CHECK = "pipeline"
 
 
