@@ -413,6 +413,37 @@ def test_a_changed_canary_expectation_fails_at_stage_6_naming_the_example(
     assert "max abs diff 0.001" in summary
 
 
+def test_reproduce_pulls_from_a_remote_named_only_in_dvc_config_local(
+    story: Story, tmp_path: Path
+) -> None:
+    """Credentials and machine-local remotes live in .dvc/config.local, which git does not
+    carry: reproduce brings it into its clone, and -r/--remote picks a remote by name."""
+    root = _case(story, tmp_path)
+    dvc.set_default_remote(root, str(tmp_path / "nowhere"))  # committed: a dead default
+    _commit(root, "the committed default remote is gone")
+    (root / ".dvc" / "config.local").write_text(
+        f"['remote \"backup\"']\n    url = {tmp_path / 'remote'}\n", encoding="utf-8"
+    )
+
+    result = reproduce(root, DEPLOYMENT, workdir=tmp_path / "workdir", remote="backup")
+
+    assert result.ok, result.failed
+    assert _stage(result, "pull").status == PASSED
+    cli = main(
+        [
+            "reproduce",
+            DEPLOYMENT,
+            "--root",
+            str(root),
+            "-r",
+            "nope",
+            "--workdir",
+            str(tmp_path / "w2"),
+        ]
+    )
+    assert cli == 1  # an unknown remote fails stage 2, by name
+
+
 def test_another_environment_is_reproduced_within_tolerance(story: Story, tmp_path: Path) -> None:
     """Recorded with another torch: the outputs need only stay within spec.tolerance."""
     root = _case(story, tmp_path)

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 )
 @click.option("--serve", is_flag=True, help="Also serve the API contract and send the canary.")
 @click.option(
+    "--remote",
+    "-r",
+    default=None,
+    help="DVC remote to pull from (default: the clone's default; .dvc/config.local is carried "
+    "into the clone, so credentials kept there work).",
+)
+@click.option(
     "--report",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -36,6 +43,7 @@ def reproduce(
     rev: str,
     workdir: Path | None,
     serve: bool,
+    remote: str | None,
     report: Path | None,
     root: Path | None,
 ) -> None:
@@ -60,6 +68,7 @@ def reproduce(
         rev=rev,
         workdir=workdir,
         serve=serve,
+        remote=remote,
         on_stage=show,
     )
     if report is not None:

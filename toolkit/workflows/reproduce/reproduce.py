@@ -133,6 +133,7 @@ def reproduce(
     rev: str = "HEAD",
     workdir: Path | None = None,
     serve: bool = False,
+    remote: str | None = None,
     on_stage: Callable[[StageResult], None] | None = None,
 ) -> Reproduction:
     """Run every stage for `deployment` at `rev` of the repository at `source`."""
@@ -140,7 +141,7 @@ def reproduce(
         raise UsageError(f"{deployment}: give a deployment as Deployment/<name>")
     temporary = workdir is None
     directory = Path(tempfile.mkdtemp(prefix="keel-reproduce-")) if workdir is None else workdir
-    request = Request(source.resolve(), deployment, rev, directory.resolve(), serve)
+    request = Request(source.resolve(), deployment, rev, directory.resolve(), serve, remote)
     start = time.perf_counter()
     try:
         results, done = run_stages(request, STAGES, on_stage)

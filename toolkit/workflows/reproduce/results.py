@@ -57,6 +57,9 @@ class Request:
     rev: str
     workdir: Path
     serve: bool
+    remote: str | None = None
+    """A DVC remote by name; None: the clone's default (its .dvc/config, plus the source's
+    .dvc/config.local, which git does not carry)."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ into that clone.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ def check_out(request: Request) -> CheckedOut:
     from toolkit.bridges.git import clone_at
 
     commit = clone_at(request.source, request.rev, request.workdir)
+    _carry_local_dvc_config(request.source, request.workdir)
     graph, errors = validated_graph(request.workdir)
     if errors:
         lines = [_relative_text(f.render(), request.workdir) for f in errors]
@@ -61,6 +63,15 @@ def check_out(request: Request) -> CheckedOut:
     return CheckedOut(
         commit, request.workdir, graph, deployment, canary_evaluation(graph, deployment)
     )
+
+
+def _carry_local_dvc_config(source: Path, clone: Path) -> None:
+    """DVC's per-clone settings (remote credentials, a remote's local path) live in
+    .dvc/config.local, which git ignores; the clone needs them to reach the same remote.
+    DVC's global and system configuration apply to every repository by themselves."""
+    local = source / ".dvc" / "config.local"
+    if local.is_file() and (clone / ".dvc").is_dir():
+        shutil.copyfile(local, clone / ".dvc" / "config.local")
 
 
 def validated_graph(root: Path) -> tuple[Graph, list[Finding]]:
@@ -113,7 +124,7 @@ def pull_verified(request: Request, checked: CheckedOut) -> Pulled:
     """Pull what the deployment needs through DVC and verify every sha256."""
     from toolkit.workflows.artifacts.transfer import pull
 
-    transfer = pull(checked.workdir, [request.deployment], use_cache=False)
+    transfer = pull(checked.workdir, [request.deployment], request.remote, use_cache=False)
     verification = transfer.verification
     if verification is None:  # pull always verifies; a keel bug otherwise
         raise RuntimeError("keel pull returned without verifying what it pulled")
