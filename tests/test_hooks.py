@@ -235,3 +235,26 @@ def test_forced_install_never_overwrites_an_earlier_backup(repo: Path) -> None:
     assert first != second
     assert "first" in first.read_text()
     assert "second" in second.read_text()
+
+
+def test_a_copied_manifest_is_blamed_for_its_duplicate_name(repo: Path) -> None:
+    """A staged copy of a committed manifest defines its name twice: every hook mode blocks
+    it and names the copy, not the original that the commit did not touch."""
+    original = repo / "manifests/runbook.yaml"
+    (repo / "manifests/runbook-copy.yaml").write_text(original.read_text())
+    stage(repo, "manifests/runbook-copy.yaml")
+    expected = "manifests/runbook-copy.yaml:"
+    framework = try_repo(repo, "keel-validate-system")
+    assert framework.returncode == 1, framework.stdout
+    assert f"{expected}" in framework.stdout
+    assert "duplicate name: Runbook/search is already defined at manifests/runbook.yaml" in (
+        framework.stdout
+    )
+    install(repo)
+    blocked = subprocess.run(
+        ["git", "commit", "-m", "copy"], cwd=repo, capture_output=True, text=True, env=_env()
+    )
+    assert blocked.returncode == 1
+    assert "keel-validate: failed" in blocked.stderr
+    assert f"  {expected}" in blocked.stderr
+    assert "duplicate name: Runbook/search" in blocked.stderr

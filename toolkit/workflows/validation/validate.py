@@ -69,7 +69,10 @@ def validate(
     context: list[Path] = []
     if tree.is_dir():
         context = [p for p in manifest_files(root, [tree])[0] if _absolute(p) not in chosen]
-    graph = build_graph(root, [*selected, *context])
+    # The tree first, the selected files last: a name defined twice is blamed on the file
+    # that came second, so a staged copy of a manifest (the file that introduced the
+    # duplicate) is the one reported, not the committed original the hook filters out.
+    graph = build_graph(root, [*context, *selected])
     if neighbours:
         chosen |= _neighbour_files(graph, chosen)
     findings = [*path_findings, *graph.findings, *run_checks(graph), *_checksums(graph, checksums)]
