@@ -294,3 +294,35 @@ def test_a_verification_reports_its_problems_as_findings(
         "artifacts/models/base/notes.txt: not named by any manifest",
         "5 files checked (5 unchanged since last time, 0.0 MB hashed): 1 problem",
     ]
+
+
+def test_a_manifest_that_does_not_validate_is_reported_not_skipped(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its files cannot be known, so they are unchecked: a problem with the reason, exit 1,
+    never a silent "all match" (cold and warm plan alike)."""
+    manifest = repo / "manifests" / "canary.yaml"
+    manifest.write_text(manifest.read_text().replace("spec:", "spec:\n  surprise: 1", 1))
+    for _ in range(2):
+        result = verify(repo)
+        assert not result.ok
+        assert [(u.path.name, u.ref) for u in result.unchecked] == [
+            ("canary.yaml", "Dataset/canary")
+        ]
+        assert "spec.surprise: unknown field" in result.unchecked[0].reason
+    monkeypatch.chdir(repo)
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert "manifests/canary.yaml:8: its files were not checked: the manifest does not" in out
+    assert "1 manifest not readable): 1 problem" in out
+    assert "all match" not in out
+    assert main(["verify", "--skip-missing", "manifests/canary.yaml"]) == 1, "the hook mode too"
+    assert main(["verify", "--skip-missing", "manifests/model.yaml"]) == 0, "other files pass"
+
+
+def test_a_manifest_that_does_not_load_is_reported_not_skipped(repo: Path) -> None:
+    manifest = repo / "manifests" / "canary.yaml"
+    manifest.write_text(manifest.read_text() + "\n  : [unclosed\n")
+    result = verify(repo)
+    assert not result.ok
+    assert [u.path.name for u in result.unchecked] == ["canary.yaml"]

@@ -27,8 +27,9 @@ def verify(
 
     TARGETS are `Kind/name` references (a Deployment stands for every artifact it needs) or
     paths of manifests, `.dvc` files or pinned files (what a commit stages: the hook mode).
-    Unchanged files cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch or a
-    missing file.
+    Unchanged files cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch, a
+    missing file, or an artifact manifest that does not validate (its files are reported as
+    not checked, with the reason).
     """
     from toolkit.core.layout import find_root
     from toolkit.core.reporters import text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from toolkit.core.checksums import Request, fingerprints
 from toolkit.core.findings import Finding, Severity, field_path
-from toolkit.core.plan import Plan, build, cached_plan
+from toolkit.core.fsutil import display
+from toolkit.core.plan import Plan, decode, encode, stamp
 from toolkit.core.reporters import Report, brief
 from toolkit.core.statcache import open_cache
 
@@ -18,10 +20,34 @@ if TYPE_CHECKING:
 
     from toolkit.core.pinned import PinnedFile
     from toolkit.core.repository import Graph
+    from toolkit.core.statcache import StatCache
 
 IGNORED_EXTRAS = (".dvc", ".gitignore", ".gitkeep")
 MISSING = "missing; run `keel pull` or `dvc pull` to fetch it"
 CHECK = "checksums"
+ARTIFACT_KIND_NAMES = ("Model", "Tokenizer", "Dataset", "Adapter")
+_UNREADABLE = ("parse", "schema", "placeholders")
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """An artifact manifest (or a manifest file) that could not be read, so the files it pins
+    were not checked: never a silent skip, always a problem with its reason."""
+
+    path: Path
+    line: int
+    ref: str | None
+    reason: str
+
+    def finding(self) -> Finding:
+        return Finding(
+            self.path,
+            self.line,
+            f"its files were not checked: the manifest does not validate ({self.reason}); "
+            "run `keel validate`",
+            self.ref,
+            check=CHECK,
+        )
 
 
 @dataclass(frozen=True)
@@ -58,14 +84,17 @@ class Verification:
     extra: tuple[str, ...]
     not_present: int = 0
     """Files skipped because they are not pulled here (only with `skip_missing`)."""
+    unchecked: tuple[Unchecked, ...] = ()
+    """Manifests that do not validate: their files could not be checked (a problem)."""
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unchecked
 
     def findings(self, graph: Graph | None = None) -> list[Finding]:
-        """Each problem as a finding (on the manifest's lines when `graph` is given)."""
-        return [p.finding(graph) for p in self.problems]
+        """Each problem as a finding (on the manifest's lines when `graph` is given), then
+        each manifest whose files were not checked."""
+        return [*(p.finding(graph) for p in self.problems), *(u.finding() for u in self.unchecked)]
 
     def extra_findings(self, *, strict: bool = False) -> list[Finding]:
         """Files no manifest names: warnings, errors when `strict`."""
@@ -76,9 +105,12 @@ class Verification:
     def report(self, *, strict: bool = False) -> Report:
         """What `keel verify` prints: `path: message` per problem and extra file, then
         `N files checked (...): all match | N problems`."""
-        problems = len(self.problems)
+        problems = len(self.problems) + len(self.unchecked)
         verdict = "all match" if self.ok else f"{problems} problem{'s' if problems > 1 else ''}"
         skipped = f", {self.not_present} not pulled here, not checked" if self.not_present else ""
+        if self.unchecked:
+            many = len(self.unchecked) > 1
+            skipped += f", {len(self.unchecked)} manifest{'s' if many else ''} not readable"
         summary = (
             f"{self.checked} {'file' if self.checked == 1 else 'files'} checked "
             f"({self.cache_hits} unchanged since last time, "
@@ -90,6 +122,7 @@ class Verification:
             "checked": self.checked,
             "cacheHits": self.cache_hits,
             "bytesHashed": self.bytes_hashed,
+            "unchecked": [display(u.path) for u in self.unchecked],
         }
         return Report(findings, summary, fields, line=brief)
 
@@ -119,16 +152,12 @@ def verify(
     cache = open_cache(root, use_cache)
     try:
         if paths:
-            plan = _narrow(
-                root, cached_plan(root, (), cache) if use_cache else build(root, ()), paths
-            )
+            plan, unchecked = _cached_plan(root, (), cache)
+            plan, unchecked = _narrow(root, plan, paths), _narrow_unchecked(unchecked, paths)
         elif graph is not None:
-            from toolkit.core.artifacts import pinned_files
-
-            all_files = pinned_files(graph, ())
-            plan = Plan(tuple(pinned_files(graph, refs)), frozenset(f.relative for f in all_files))
+            plan, unchecked = _plan(graph, refs)
         else:
-            plan = cached_plan(root, refs, cache) if use_cache else build(root, refs)
+            plan, unchecked = _cached_plan(root, refs, cache)
         problems, present = _locate(root, plan.files)
         absent = sum(1 for p in problems if p.message == MISSING)
         if skip_missing:  # hook mode: a file not pulled here has nothing to contradict
@@ -149,7 +178,80 @@ def verify(
         problems=tuple(problems),
         extra=tuple(_extra(root, plan)),
         not_present=absent if skip_missing else 0,
+        unchecked=tuple(unchecked),
     )
+
+
+def _cached_plan(root: Path, refs: Sequence[str], cache: StatCache) -> tuple[Plan, list[Unchecked]]:
+    """The plan for `refs` and the manifests it could not read, from the cache while no
+    manifest file changed (the no-op cache of --no-cache always misses)."""
+    key = "\n".join(refs)
+    current = stamp(root)
+    stored = cache.get_plan(key, current)
+    stored_unchecked = cache.get_plan(f"unchecked\n{key}", current)
+    if stored is not None and stored_unchecked is not None:
+        return decode(stored), [
+            Unchecked(Path(u["path"]), u["line"], u["ref"], u["reason"])
+            for u in json.loads(stored_unchecked)
+        ]
+    plan, unchecked = _plan(load_graph(root), refs)
+    cache.put_plan(key, current, encode(plan))
+    rows = [
+        {"path": str(u.path), "line": u.line, "ref": u.ref, "reason": u.reason} for u in unchecked
+    ]
+    cache.put_plan(f"unchecked\n{key}", current, json.dumps(rows))
+    return plan, unchecked
+
+
+def _plan(graph: Graph, refs: Sequence[str]) -> tuple[Plan, list[Unchecked]]:
+    from toolkit.core.artifacts import pinned_files
+
+    named = frozenset(f.relative for f in pinned_files(graph, ()))
+    return Plan(tuple(pinned_files(graph, refs)), named), unreadable(graph, refs)
+
+
+def unreadable(graph: Graph, refs: Sequence[str] = ()) -> list[Unchecked]:
+    """Manifests whose pinned files cannot be known because the manifest does not load or
+    validate: artifact kinds, and files whose kind cannot be told. With `refs`, only those
+    that `refs` reach through their references."""
+    from toolkit.core.layout import guess_references
+
+    first: dict[Path, Finding] = {}
+    for finding in sorted(graph.findings):
+        if finding.path is not None and finding.check in _UNREADABLE:
+            first.setdefault(finding.path, finding)
+    reached = _reached(graph, refs) if refs else None
+    unchecked = []
+    for path, finding in first.items():
+        names = {finding.ref} if finding.ref else guess_references(path)
+        kinds = {name.partition("/")[0] for name in names}
+        if names and not kinds & set(ARTIFACT_KIND_NAMES):
+            continue
+        if reached is not None and not names & reached:
+            continue
+        reason = f"{finding.field}: {finding.message}" if finding.field else finding.message
+        ref = finding.ref or (min(names) if names else None)
+        unchecked.append(Unchecked(path, finding.line, ref, reason))
+    return unchecked
+
+
+def _reached(graph: Graph, refs: Sequence[str]) -> set[str]:
+    """`refs` and every ref their manifests name, transitively (unparsed ones included)."""
+    seen: set[str] = set()
+    pending = list(refs)
+    while pending:
+        ref = pending.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        if ref in graph.entries:
+            pending.extend(str(target) for _, target in graph.references_of(ref))
+    return seen
+
+
+def _narrow_unchecked(unchecked: list[Unchecked], paths: Sequence[Path]) -> list[Unchecked]:
+    wanted = {Path(os.path.abspath(p)) for p in paths}
+    return [u for u in unchecked if Path(os.path.abspath(u.path)) in wanted]
 
 
 def _narrow(root: Path, plan: Plan, paths: Sequence[Path]) -> Plan:
