@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import mmap
 import os
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.core.errors import DvcError
+from toolkit.core.fsutil import write_atomic
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 DEFAULT_REMOTE = "keel"
+COPY_CHUNK = 8 << 20
 
 
 def _api():  # type: ignore[no-untyped-def]
@@ -186,3 +193,223 @@ def _quiet() -> Iterator[None]:
         yield
     finally:
         dvc_logger.setLevel(previous)
+
+
+# The cache, as DVC 3 lays it out (.dvc/cache/files/md5/ab/cdef...). keel writes objects there
+# itself, never moving a user's file: temp file beside the object, fsync, read-only, rename.
+
+CACHE_FILES = Path(".dvc") / "cache" / "files" / "md5"
+TEMP_MARK = ".keel-"
+
+
+def cache_object(root: Path, md5: str) -> Path:
+    """Where DVC's default cache keeps the object with this md5."""
+    return root / CACHE_FILES / md5[:2] / md5[2:]
+
+
+def is_directory_out(md5: str | None) -> bool:
+    """A `.dvc` file whose md5 ends in `.dir` tracks a whole directory."""
+    return md5 is not None and md5.endswith(".dir")
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What was read while copying: the digests of the bytes written to every target."""
+
+    sha256: str
+    md5: str
+    size: int
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Temp files an interrupted keel left beside `target` (a kill cannot clean up)."""
+    if target.parent.is_dir():
+        for stale in target.parent.glob(f".{target.name}{TEMP_MARK}*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def _temp_beside(target: Path) -> tuple[int, Path]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.name}{TEMP_MARK}", suffix=".tmp", dir=target.parent
+    )
+    return fd, Path(name)
+
+
+@contextlib.contextmanager
+def staged_copies(source: Path, targets: Sequence[Path]) -> Iterator[tuple[Copied, list[Path]]]:
+    """Copy `source` into a temp file beside each target in one read, hashing sha256 and md5
+    of the bytes written; each temp is fsynced. Yields (digests, temps): the caller checks the
+    digests and `publish`es the temps, or not; temps left over are removed on the way out."""
+    temps: list[Path] = []
+    handles = []
+    try:
+        for target in targets:
+            remove_stale_temps(target)
+            fd, temp = _temp_beside(target)
+            temps.append(temp)
+            handles.append(os.fdopen(fd, "wb", buffering=0))
+        sha, md5 = hashlib.sha256(), hashlib.md5()
+        size = 0
+        buffers = (mmap.mmap(-1, COPY_CHUNK), mmap.mmap(-1, COPY_CHUNK))
+        with (
+            source.open("rb", buffering=0) as reader,
+            ThreadPoolExecutor(max_workers=1) as md5_thread,
+        ):
+            pending: Future[None] | None = None
+            turn = 0
+            while n := reader.readinto(buffers[turn]):
+                chunk = memoryview(buffers[turn])[:n]
+                if pending is not None:
+                    pending.result()
+                pending = md5_thread.submit(md5.update, chunk)
+                sha.update(chunk)
+                for handle in handles:
+                    handle.write(chunk)
+                size += n
+                turn = 1 - turn
+            if pending is not None:
+                pending.result()
+        for handle in handles:
+            os.fsync(handle.fileno())
+            handle.close()
+        yield Copied(sha.hexdigest(), md5.hexdigest(), size), temps
+    finally:
+        for handle in handles:
+            handle.close()
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+
+
+def publish(temp: Path, target: Path, mode: int) -> None:
+    """Rename a written, fsynced temp file over `target`, with `mode`, and fsync the directory."""
+    os.chmod(temp, mode)
+    os.replace(temp, target)
+    _fsync_directory(target.parent)
+
+
+def store(root: Path, source: Path, md5: str) -> Path:
+    """Copy a workspace file into the cache as object `md5` (the workspace file stays as it
+    is). The copy is in-kernel; the caller checks that the source did not change meanwhile."""
+    target = cache_object(root, md5)
+    remove_stale_temps(target)
+    fd, temp = _temp_beside(target)
+    try:
+        with source.open("rb") as reader, os.fdopen(fd, "wb") as writer:
+            _copy_in_kernel(reader.fileno(), writer.fileno())
+            os.fsync(writer.fileno())
+        publish(temp, target, 0o444)
+    finally:
+        temp.unlink(missing_ok=True)
+    return target
+
+
+def _copy_in_kernel(source: int, target: int) -> None:
+    size = os.fstat(source).st_size
+    copied = 0
+    try:
+        while copied < size:
+            sent = os.copy_file_range(source, target, min(1 << 30, size - copied))
+            if sent == 0:
+                break
+            copied += sent
+    except OSError:  # not supported between these filesystems: fall back to read/write
+        os.lseek(source, copied, os.SEEK_SET)
+        os.lseek(target, copied, os.SEEK_SET)
+        while chunk := os.read(source, COPY_CHUNK):
+            os.write(target, chunk)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_dvc_file(data_path: Path, md5: str, size: int) -> None:
+    """Write `<data_path>.dvc` in DVC 3's format, atomically, keeping the fields a user may
+    have added (desc, remote, push, ...); git-ignore the data file beside it, as `dvc add` does."""
+    dvc_path = data_path.with_name(data_path.name + ".dvc")
+    kept: dict[str, object] = {}
+    top: dict[str, object] = {}
+    if dvc_path.is_file():
+        import yaml
+
+        try:
+            old = yaml.safe_load(dvc_path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            old = None
+        if isinstance(old, dict):
+            top = {k: v for k, v in old.items() if k != "outs"}
+            outs = old.get("outs")
+            if isinstance(outs, list) and len(outs) == 1 and isinstance(outs[0], dict):
+                kept = {k: v for k, v in outs[0].items() if k in KEPT_OUT_FIELDS}
+    out = {"md5": md5, "size": size, "hash": "md5", "path": data_path.name, **kept}
+    import yaml
+
+    text = yaml.safe_dump({"outs": [out], **top}, sort_keys=False)
+    ignore_in_git(data_path)
+    write_atomic(dvc_path, text)
+
+
+KEPT_OUT_FIELDS = ("desc", "type", "labels", "meta", "remote", "push", "cache")
+
+
+def ignore_in_git(data_path: Path) -> None:
+    """Add `/name` to the .gitignore beside the file unless it is there (what `dvc add` does)."""
+    gitignore = data_path.parent / ".gitignore"
+    line = f"/{data_path.name}"
+    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
+    if line in text.splitlines():
+        return
+    write_atomic(gitignore, text + ("" if not text or text.endswith("\n") else "\n") + line + "\n")
+
+
+def remote_objects(root: Path, md5s: list[str], remote: str | None = None) -> dict[str, bool]:
+    """Whether the remote holds each object (any remote type DVC supports)."""
+    repo, dvc_exception = _open(root)
+    try:
+        odb = repo.cloud.get_remote_odb(remote, "push")
+        return {md5: bool(odb.fs.exists(odb.oid_to_path(md5))) for md5 in md5s}
+    except dvc_exception as error:
+        raise DvcError(f"cannot read the DVC remote: {error}") from error
+    finally:
+        repo.close()
+
+
+def local_remote(root: Path, remote: str | None = None) -> Path | None:
+    """The directory of a local-directory remote, or None for other remotes."""
+    repo, dvc_exception = _open(root)
+    try:
+        odb = repo.cloud.get_remote_odb(remote, "pull")
+        if odb.fs.protocol not in ("local", "file"):
+            return None
+        if not odb.fs.exists(odb.path):
+            raise DvcError(
+                f"the DVC remote directory {odb.path} does not exist on this machine; a local "
+                "remote serves one machine: add a shared one (docs/artifacts.md, Remotes)"
+            )
+        return Path(odb.path)
+    except dvc_exception as error:
+        raise DvcError(f"cannot read the DVC remote: {error}") from error
+    finally:
+        repo.close()
+
+
+def remote_object(remote_dir: Path, md5: str) -> Path:
+    return remote_dir / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def fetch(root: Path, targets: list[Path], remote: str | None = None) -> str | None:
+    """Fetch these targets' objects into the cache (no checkout). Returns DVC's error, if any."""
+    repo, dvc_exception = _open(root)
+    try:
+        with _quiet():
+            repo.fetch(targets=[str(t) for t in targets], remote=remote)
+        return None
+    except dvc_exception as error:
+        return str(error)
+    finally:
+        repo.close()

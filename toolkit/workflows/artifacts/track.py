@@ -12,6 +12,7 @@ from toolkit.core.checksums import Fingerprint, Request, fingerprints
 from toolkit.core.dvcfiles import read_dvc_file
 from toolkit.core.errors import DvcError, UsageError
 from toolkit.core.findings import field_path
+from toolkit.core.hashing import FileStat
 from toolkit.core.loading import load_file
 from toolkit.core.manifest_writer import edit_manifest, merge_file_entries
 from toolkit.core.parsing import identify, is_placeholder, placeholders
@@ -33,6 +34,7 @@ class TrackResult:
     manifest_path: Path
     files: tuple[Fingerprint, ...]
     added_to_dvc: tuple[Path, ...]
+    """Files whose bytes were copied into DVC's cache or whose `.dvc` file was written."""
     manifest_changed: bool
     placeholders_left: tuple[str, ...] = ()
     """Fields of a `keel new` template still to fill in (track fills only spec.files)."""
@@ -53,6 +55,7 @@ def track(root: Path, paths: Sequence[Path], into: str, *, use_cache: bool = Tru
     target = _target(graph, into)
     directory = (root / target.directory).resolve()
     files = _expand(root, directory, paths, allow_pickle=target.allow_pickle)
+    before = {p: FileStat.of(p) for p in files}
     cache = open_cache(root, use_cache)
     try:
         measured = fingerprints(
@@ -60,17 +63,7 @@ def track(root: Path, paths: Sequence[Path], into: str, *, use_cache: bool = Tru
         )
     finally:
         cache.close()
-    stale = [f for f in measured if _dvc_md5(f.path) != f.md5]
-    from toolkit.bridges import dvc  # DVC is imported only when something must be added
-
-    dvc.add(root, [f.path for f in stale], {f.path: f.md5 for f in stale if f.md5})
-    for fingerprint in measured:
-        recorded = _dvc_md5(fingerprint.path)
-        if recorded != fingerprint.md5:
-            raise DvcError(
-                f"{fingerprint.path}: DVC recorded md5 {recorded}, keel read {fingerprint.md5}; "
-                "the file changed during `dvc add`? Run keel track again"
-            )
+    added = _store(root, measured, before)
     updates = [_entry(directory, f) for f in measured]
     kind, name = into.split("/", 1)
     changed = edit_manifest(
@@ -80,10 +73,39 @@ def track(root: Path, paths: Sequence[Path], into: str, *, use_cache: bool = Tru
         into,
         target.path,
         tuple(measured),
-        tuple(f.path for f in stale),
+        added,
         changed,
         _placeholders_left(target.path, into),
     )
+
+
+def _store(
+    root: Path, measured: Sequence[Fingerprint], before: dict[Path, FileStat]
+) -> tuple[Path, ...]:
+    """Put each file's bytes in DVC's cache, then write its `.dvc` file; the workspace file is
+    never moved or replaced. A kill leaves at worst an unused cache object or a temp file that
+    the next run removes; the `.dvc` file and then the manifest are written only after the
+    bytes they point at are safe."""
+    from toolkit.bridges import dvc  # no DVC import: keel writes DVC's cache layout itself
+
+    added = []
+    for fingerprint in measured:
+        path, md5 = fingerprint.path, fingerprint.md5
+        assert md5 is not None  # track always asks for md5
+        in_cache = dvc.cache_object(root, md5)
+        cached = in_cache.is_file() and in_cache.stat().st_size == fingerprint.size
+        recorded = _dvc_md5(path) == md5
+        if cached and recorded:
+            continue
+        if not cached:
+            dvc.store(root, path, md5)
+        if FileStat.of(path) != before[path]:  # hashed and copied bytes must be the same
+            dvc.cache_object(root, md5).unlink(missing_ok=True)
+            raise DvcError(f"{path}: changed while keel was tracking it; run keel track again")
+        if not recorded:
+            dvc.write_dvc_file(path, md5, fingerprint.size)
+        added.append(path)
+    return tuple(added)
 
 
 def _target(graph: Graph, into: str) -> _Target:
