@@ -536,3 +536,53 @@ def test_pinning_the_packaged_minilm_matches_the_project_manifests(tmp_path: Pat
         "sha256:8cd686e1d35cc4e475be6bdb863562af6796e0a77d0de95601fac5abdb163802"
     )
     assert validate(root).findings == ()
+
+
+def _listing(root: Path) -> dict[str, bytes]:
+    """Every file of the repository with its bytes (symlinks by their target), outside .git and
+    keel's own git-ignored caches in .keel/ (reading manifests fills the document cache)."""
+    return {
+        p.relative_to(root).as_posix(): (
+            os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
+        )
+        for p in sorted(root.rglob("*"))
+        if not {".git", ".keel"} & set(p.relative_to(root).parts)
+        and (p.is_file() or p.is_symlink())
+    }
+
+
+def _raw_safetensors(entry: dict[str, Any], data: bytes = bytes(16)) -> bytes:
+    header = json.dumps({"w": entry, "__metadata__": {"format": "pt"}}).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + data
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"dtype": 7, "shape": [4], "data_offsets": [0, 16]}, "dtype 7 is not a string"),
+        ({"dtype": "F32", "shape": ["4"], "data_offsets": [0, 16]}, "shape"),
+        ({"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}, "shape"),
+        ({"dtype": "F32", "shape": [4], "data_offsets": [0.0, 16.0]}, "not increasing"),
+        ({"dtype": "F32", "shape": [400], "data_offsets": [0, 1600]}, "beyond the 16 bytes"),
+    ],
+    ids=["integer-dtype", "string-dim", "negative-shape", "float-offsets", "outside-the-file"],
+)
+def test_a_malformed_header_is_refused_before_anything_is_written(
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    entry: dict[str, Any],
+    problem: str,
+) -> None:
+    hub = tmp_path / "bad-hub"
+    add_revision(hub, COMMIT, _snapshot_files(**{"model.safetensors": _raw_safetensors(entry)}))
+    before = _listing(repo)
+    args = ["pin", "acme/tiny", "--name", "tiny", "--cache-dir", str(hub), "--root", str(repo)]
+    assert main([*args, "--owner", "ml@example.com"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("keel: error: ")
+    assert "model.safetensors: tensor 'w': " in err
+    assert problem in err
+    assert _listing(repo) == before

@@ -2,11 +2,18 @@
 
 Layout: 8-byte little-endian header length N, N bytes of JSON, then the tensor data. Each
 tensor entry has dtype, shape and data_offsets relative to the start of the data.
+
+Every entry is checked here, once, so that nothing downstream (pin, digests, inspect,
+validate) meets a header it cannot use: the dtype is a string, the shape a list of
+non-negative integers, the offsets two integers inside the file's data whose span holds
+exactly the tensor's bytes (for the dtypes in DTYPE_BITS). A header that breaks one of these
+is a one-line ManifestError naming the file and the tensor.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +24,16 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+DTYPE_BITS = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+    "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
+    "I32": 32, "U32": 32, "F32": 32,
+    "I64": 64, "U64": 64, "F64": 64, "C64": 64,
+    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+}  # fmt: skip
+"""Bits per element of the safetensors dtypes, for the size check; a dtype not listed here
+is kept as the header says, without the size check."""
 
 
 @dataclass(frozen=True)
@@ -43,13 +60,17 @@ class Header:
 
 
 def read_header(path: Path) -> Header:
+    """The header of the safetensors file at `path`, every entry checked (ManifestError)."""
     with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
         prefix = handle.read(8)
         if len(prefix) != 8:
             raise ManifestError(f"{path}: not a safetensors file (shorter than 8 bytes)")
         (length,) = struct.unpack("<Q", prefix)
-        if length > MAX_HEADER_BYTES:
-            raise ManifestError(f"{path}: not a safetensors file (header of {length} bytes)")
+        if length > MAX_HEADER_BYTES or 8 + length > size:
+            raise ManifestError(
+                f"{path}: not a safetensors file (header of {length} bytes in a file of {size})"
+            )
         raw = handle.read(length)
     try:
         header: dict[str, Any] = json.loads(raw)
@@ -60,11 +81,56 @@ def read_header(path: Path) -> Header:
     if not isinstance(header, dict):
         raise ManifestError(f"{path}: not a safetensors file (header is not a JSON object)")
     metadata = header.pop("__metadata__", None) or {}
-    tensors = {}
-    try:
-        for name, entry in header.items():
-            begin, end = entry["data_offsets"]
-            tensors[name] = TensorEntry(name, entry["dtype"], tuple(entry["shape"]), begin, end)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ManifestError(f"{path}: malformed safetensors header entry: {error}") from None
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise ManifestError(
+            f"{path}: malformed safetensors header: __metadata__ must map text to text"
+        )
+    data_size = size - 8 - length
+    tensors = {name: _entry(path, name, entry, data_size) for name, entry in header.items()}
     return Header(8 + length, tensors, metadata)
+
+
+def _entry(path: Path, name: str, entry: Any, data_size: int) -> TensorEntry:
+    """One tensor's entry, or a ManifestError naming the tensor and what is wrong with it."""
+    problem = _problem(entry, data_size)
+    if problem:
+        raise ManifestError(f"{path}: tensor {name!r}: {problem}")
+    begin, end = entry["data_offsets"]
+    return TensorEntry(name, entry["dtype"], tuple(entry["shape"]), begin, end)
+
+
+def _problem(entry: Any, data_size: int) -> str | None:
+    if not isinstance(entry, dict):
+        return "the entry is not a JSON object"
+    missing = [key for key in ("dtype", "shape", "data_offsets") if key not in entry]
+    if missing:
+        return f"no {', '.join(missing)}"
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str):
+        return f"dtype {dtype!r} is not a string"
+    if not isinstance(shape, list) or not all(_natural(d) for d in shape):
+        return f"shape {shape!r} is not a list of non-negative integers"
+    if not (isinstance(offsets, list) and len(offsets) == 2):
+        return f"data_offsets {offsets!r} is not a pair of integers"
+    begin, end = offsets
+    where = f"data_offsets [{begin}, {end}]"
+    if not (_natural(begin) and _natural(end)) or end < begin:
+        return f"{where} are not increasing non-negative integers"
+    if end > data_size:
+        return f"{where} end beyond the {data_size} bytes of data: the file is truncated"
+    bits = DTYPE_BITS.get(dtype)
+    elements = 1
+    for dim in shape:
+        elements *= dim
+    if bits is not None and (end - begin) * 8 != elements * bits:
+        return (
+            f"{where} hold {end - begin} bytes, but {elements} {dtype} elements need "
+            f"{elements * bits / 8:g}"
+        )
+    return None
+
+
+def _natural(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
