@@ -380,7 +380,7 @@ def remote_objects(root: Path, md5s: list[str], remote: str | None = None) -> di
 
 
 def local_remote(root: Path, remote: str | None = None) -> Path | None:
-    """The directory of a local-directory remote, or None for other remotes."""
+    """The object directory (`<url>/files/md5`) of a local-directory remote, or None."""
     repo, dvc_exception = _open(root)
     try:
         odb = repo.cloud.get_remote_odb(remote, "pull")
@@ -398,8 +398,9 @@ def local_remote(root: Path, remote: str | None = None) -> Path | None:
         repo.close()
 
 
-def remote_object(remote_dir: Path, md5: str) -> Path:
-    return remote_dir / "files" / "md5" / md5[:2] / md5[2:]
+def remote_object(objects: Path, md5: str) -> Path:
+    """Where a local remote whose object directory is `objects` keeps this md5."""
+    return objects / md5[:2] / md5[2:]
 
 
 def fetch(root: Path, targets: list[Path], remote: str | None = None) -> str | None:

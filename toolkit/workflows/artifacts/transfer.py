@@ -1,20 +1,43 @@
-"""`keel push` / `keel pull`: move through DVC only what some manifests need, then verify."""
+"""`keel push` / `keel pull`: move through DVC only what some manifests need, then verify.
+
+Honest about every file: a file not pushed or not pulled is named with the reason (no cache
+object, a corrupted cache object, a directory-tracked output, a remote error), and the
+command fails. Pinned files are checked out by keel itself: the bytes are copied from the
+cache (or a local remote) into a temp file beside the workspace file while sha256 and md5
+are computed, and renamed into place only when both match; nothing is left half-written.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.core.artifacts import pinned_files
+from toolkit.core.dvcfiles import read_dvc_file
+from toolkit.core.errors import DvcError
+from toolkit.core.hashing import FileStat, hash_file
+from toolkit.core.statcache import Cached, open_cache
 from toolkit.manifests import Deployment, Evaluation
 from toolkit.workflows.artifacts.verify import Problem, Verification, load_graph, verify
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
     from toolkit.core.pinned import PinnedFile
     from toolkit.core.repository import Graph
+    from toolkit.core.statcache import StatCache
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file that was not pushed or not pulled, and why."""
+
+    path: str
+    reason: str
+
+    def render(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -23,19 +46,70 @@ class Transfer:
     not_in_dvc: tuple[str, ...]
     transferred: int
     verification: Verification | None = None
+    failures: tuple[Failure, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and (self.verification is None or self.verification.ok)
 
 
-def _targets(root: Path, refs: Sequence[str]) -> tuple[list[Path], list[str], list[str]]:
+@dataclass(frozen=True)
+class _Plan:
+    files: list[tuple[PinnedFile, str]]
+    """Pinned files tracked one by one, with the md5 their `.dvc` file records."""
+    outputs: list[Path]
+    """Other `.dvc` files (Evaluation outputs), moved by DVC itself."""
+    refused: list[tuple[PinnedFile, str]]
+    untracked: list[str]
+    manifests: list[str]
+
+
+def _plan(root: Path, refs: Sequence[str]) -> tuple[_Plan, list[Path]]:
     graph = load_graph(root)
     files = pinned_files(graph, refs)
-    targets, untracked = [], []
+    tracked, refused, untracked, targets = [], [], [], []
     for file in files:
-        if file.dvc_file(root).is_file():
-            targets.append(file.dvc_file(root))
+        dvc_path = file.dvc_file(root)
+        recorded = read_dvc_file(dvc_path)
+        if recorded is not None and recorded.md5 and not recorded.md5.endswith(".dir"):
+            tracked.append((file, recorded.md5))
+            targets.append(dvc_path)
+        elif recorded is not None or dvc_path.is_file():
+            refused.append((file, f"{_display(root, dvc_path)} records no single file's md5"))
+        elif (directory := _tracked_directory(root, file)) is not None:
+            dvc_name = _display(root, directory.with_name(directory.name + ".dvc"))
+            refused.append(
+                (
+                    file,
+                    f"tracked by DVC as part of the directory {_display(root, directory)} "
+                    f"({dvc_name}); keel moves files tracked one by one: run "
+                    f"`dvc remove {dvc_name}` then `keel track {_display(root, directory)} "
+                    f"--into {file.ref}`",
+                )
+            )
         else:
             untracked.append(file.relative)
-    targets += [root / f"{path}.dvc" for path in outputs_files(graph, refs)]
-    return sorted(set(targets)), sorted(set(untracked)), sorted({f.ref for f in files})
+    outputs = [root / f"{path}.dvc" for path in outputs_files(graph, refs)]
+    plan = _Plan(tracked, outputs, refused, sorted(set(untracked)), sorted({f.ref for f in files}))
+    return plan, sorted(set(targets + outputs))
+
+
+def _tracked_directory(root: Path, file: PinnedFile) -> Path | None:
+    """The directory above `file` that a `.dvc` file tracks as a whole, if any."""
+    for parent in Path(file.relative).parents:
+        if parent == Path("."):
+            return None
+        if (root / parent.with_name(parent.name + ".dvc")).is_file():
+            return root / parent
+    return None
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def outputs_files(graph: Graph, refs: Sequence[str]) -> list[str]:
@@ -57,68 +131,268 @@ def outputs_files(graph: Graph, refs: Sequence[str]) -> list[str]:
 
 
 def push(root: Path, refs: Sequence[str] = (), remote: str | None = None) -> Transfer:
+    """Push what `refs` need. Before DVC uploads anything, every object the remote lacks is
+    checked in the cache (present, md5 and sha256 as recorded): a missing or corrupted object
+    is named and not pushed. After the upload, the remote is asked for every object again."""
     from toolkit.bridges import dvc
 
-    targets, untracked, _ = _targets(root, refs)
-    pushed = dvc.push(root, targets, remote) if targets else 0
-    return Transfer(tuple(targets), tuple(untracked), pushed)
+    plan, targets = _plan(root, refs)
+    failures = [Failure(f.relative, reason) for f, reason in plan.refused]
+    candidates: list[tuple[str, Path, str]] = []  # (label, .dvc file, md5)
+    for file, md5 in plan.files:
+        obj = dvc.cache_object(root, md5)
+        if obj.is_file():
+            candidates.append((file.relative, file.dvc_file(root), md5))
+        else:
+            failures.append(Failure(file.relative, _no_cache_object(root, file, md5)))
+    for dvc_path in plan.outputs:
+        recorded = read_dvc_file(dvc_path)
+        label = _display(root, dvc_path.with_suffix(""))
+        if recorded is None or not recorded.md5:
+            failures.append(Failure(label, f"{_display(root, dvc_path)} records no md5"))
+        elif not dvc.cache_object(root, recorded.md5).is_file():
+            failures.append(
+                Failure(label, f"not in .dvc/cache (md5 {recorded.md5}); run `dvc add` again")
+            )
+        else:
+            candidates.append((label, dvc_path, recorded.md5))
+    present = dvc.remote_objects(root, [md5 for _, _, md5 in candidates], remote)
+    sha256s = {file.relative: file.sha256 for file, _ in plan.files}
+    ready = []
+    for label, dvc_path, md5 in candidates:
+        if not present[md5] and not dvc.is_directory_out(md5):
+            bad = _corrupted(root, md5, sha256s.get(label))
+            if bad:
+                failures.append(Failure(label, bad + "; not pushed"))
+                continue
+        ready.append((label, dvc_path, md5))
+    pushed, error = 0, None
+    if ready:
+        try:
+            pushed = dvc.push(root, [t for _, t, _ in ready], remote)
+        except DvcError as failure:
+            error = str(failure)
+        there = dvc.remote_objects(root, [md5 for _, _, md5 in ready], remote)
+        for label, _, md5 in ready:
+            if not there[md5]:
+                why = error or "DVC did not upload it"
+                failures.append(Failure(label, f"not in the DVC remote after push: {why}"))
+    return Transfer(
+        tuple(targets), tuple(plan.untracked), pushed, failures=tuple(sorted(failures, key=_key))
+    )
+
+
+def _key(failure: Failure) -> str:
+    return failure.path
+
+
+def _no_cache_object(root: Path, file: PinnedFile, md5: str) -> str:
+    where = f".dvc/cache/files/md5/{md5[:2]}/{md5[2:]}"
+    if file.absolute(root).is_file():
+        return (
+            f"not pushed: {where} is missing (the cache was cleared?); "
+            f"run `keel track {file.relative} --into {file.ref}` to store it again"
+        )
+    return f"not pushed: {where} is missing and so is the file; nothing here holds its bytes"
+
+
+def _corrupted(root: Path, md5: str, sha256: str | None) -> str | None:
+    """Why the cache object is not what its name says, or None when it is."""
+    from toolkit.bridges import dvc
+
+    obj = dvc.cache_object(root, md5)
+    found = hash_file(obj, md5=True)
+    where = _display(root, obj)
+    if found.md5 != md5:
+        return f"the cache object {where} is corrupted (its md5 is {found.md5})"
+    if sha256 is not None and found.sha256 != sha256:
+        return f"the cache object {where} holds sha256 {found.sha256}, the manifest {sha256}"
+    return None
 
 
 def pull(
-    root: Path, refs: Sequence[str] = (), remote: str | None = None, *, use_cache: bool = True
+    root: Path,
+    refs: Sequence[str] = (),
+    remote: str | None = None,
+    *,
+    use_cache: bool = True,
+    force: bool = False,
 ) -> Transfer:
+    """Pull what `refs` need, then verify every pinned file. A workspace file that differs
+    from its manifest is replaced only with `force`, and only by bytes that match."""
     from toolkit.bridges import dvc
 
-    targets, untracked, manifests = _targets(root, refs)
-    refused = _corrupt_in_remote(root, manifests, remote)
-    wanted = [t for t in targets if t.with_suffix("") not in refused]
-    pulled, failed = dvc.pull(root, wanted, remote) if wanted else (0, [])
-    checked = verify(root, manifests, use_cache=use_cache)
+    plan, targets = _plan(root, refs)
+    reasons: dict[Path, tuple[str, str]] = {
+        file.absolute(root): ("path", reason) for file, reason in plan.refused
+    }
+    notes: list[str] = []
+    cache = open_cache(root, use_cache)
+    try:
+        wanted = _to_check_out(root, plan.files, cache, reasons, force=force)
+        fetch: list[tuple[PinnedFile, str]] = []
+        corrupt: dict[Path, str] = {}
+        pulled = 0
+        for file, md5 in wanted:
+            found = _check_out(root, file, md5, dvc.cache_object(root, md5), cache)
+            if found is None:
+                pulled += 1
+            else:
+                fetch.append((file, md5))
+                if found:
+                    corrupt[file.absolute(root)] = _corrupt_note(root, md5, found)
+        pulled += _fetch(root, fetch, remote, cache, reasons)
+        for path, note in corrupt.items():
+            if path in reasons:
+                field, reason = reasons[path]
+                reasons[path] = (field, f"{reason}; and {note}")
+            else:
+                notes.append(f"{_display(root, path)}: {note}; replaced by the remote's copy")
+    finally:
+        cache.close()
+    failures = []
+    if plan.outputs:
+        count, failed = dvc.pull(root, plan.outputs, remote)
+        pulled += count
+        failures = [Failure(_display(root, p), "DVC could not check it out") for p in failed]
+    checked = verify(root, plan.manifests, use_cache=use_cache)
     problems = []
     for problem in checked.problems:
         path = problem.file.absolute(root)
-        if path in refused:
-            problems.append(Problem(problem.file, "sha256", refused[path]))
-        elif path.resolve() in failed:
-            problems.append(Problem(problem.file, "md5", _refused_by_dvc(problem.file)))
+        if path in reasons:
+            problems.append(Problem(problem.file, *reasons[path]))
         else:
             problems.append(problem)
     return Transfer(
-        tuple(targets), tuple(untracked), pulled, replace(checked, problems=tuple(problems))
+        tuple(targets),
+        tuple(plan.untracked),
+        pulled,
+        replace(checked, problems=tuple(problems)),
+        tuple(failures),
+        tuple(notes),
     )
 
 
-def _corrupt_in_remote(root: Path, refs: list[str], remote: str | None) -> dict[Path, str]:
-    """Files whose copy in a local remote does not match the manifest, with the reason."""
+def _to_check_out(
+    root: Path,
+    files: list[tuple[PinnedFile, str]],
+    cache: StatCache,
+    reasons: dict[Path, tuple[str, str]],
+    *,
+    force: bool,
+) -> list[tuple[PinnedFile, str]]:
+    """Files whose workspace copy is missing, or differs and `force` says to replace it."""
+    from toolkit.bridges import dvc
+    from toolkit.core.checksums import Request, fingerprints
+
+    present = [(f, m) for f, m in files if f.absolute(root).is_file()]
+    measured = fingerprints([Request(f.absolute(root)) for f, _ in present], cache)
+    differs = {}
+    for (file, _), fingerprint in zip(present, measured, strict=True):
+        if fingerprint.sha256 != file.sha256:
+            differs[file.relative] = fingerprint.sha256
+    wanted = []
+    for file, md5 in files:
+        dvc.remove_stale_temps(file.absolute(root))
+        if file.relative in differs and not force:
+            reasons[file.absolute(root)] = (
+                "sha256",
+                f"expected sha256 {file.sha256}, found {differs[file.relative]} in the "
+                "workspace (not replaced; `keel pull --force` replaces it with the pinned bytes)",
+            )
+        elif file in (f for f, _ in present) and file.relative not in differs:
+            continue
+        else:
+            wanted.append((file, md5))
+    return wanted
+
+
+def _check_out(
+    root: Path, file: PinnedFile, md5: str, source: Path, cache: StatCache, *also: Path
+) -> str | None:
+    """Copy `source` over the workspace file (and to `also`) if its bytes match the manifest.
+    None when done; else the sha256 found ("" when `source` is absent)."""
     from toolkit.bridges import dvc
 
-    wanted = [
-        file
-        for file in pinned_files(load_graph(root), refs)
-        if file.md5 and file.dvc_file(root).is_file() and not dvc.cached(root, file.md5)
-    ]
-    if not wanted:
-        return {}
-    remote_digests = dvc.remote_sha256s(root, [f.md5 or "" for f in wanted], remote)
-    refused = {}
-    for file in wanted:
-        if file.md5 not in remote_digests:
-            continue
-        found = remote_digests[file.md5]
+    if not source.is_file():
+        return ""
+    workspace = file.absolute(root)
+    with dvc.staged_copies(source, [workspace, *also]) as (copied, temps):
+        if copied.sha256 != file.sha256 or copied.md5 != md5:
+            return copied.sha256
+        for temp, target in zip(temps[1:], also, strict=True):
+            dvc.publish(temp, target, 0o444)
+        dvc.publish(temps[0], workspace, _default_mode())
+    tensor = None
+    if file.tensor_digest is not None:
+        from toolkit.core.digests import canonical_tensor_digest
+
+        tensor = canonical_tensor_digest(workspace)
+    cache.put(workspace, FileStat.of(workspace), Cached(copied.sha256, copied.md5, tensor))
+    return None
+
+
+def _fetch(
+    root: Path,
+    files: list[tuple[PinnedFile, str]],
+    remote: str | None,
+    cache: StatCache,
+    reasons: dict[Path, tuple[str, str]],
+) -> int:
+    """Bring objects the cache lacks (or holds corrupted) from the remote; returns how many
+    files were checked out. A local remote is read once, into the cache and the workspace."""
+    from toolkit.bridges import dvc
+
+    if not files:
+        return 0
+    remote_dir = dvc.local_remote(root, remote)
+    done = 0
+    if remote_dir is not None:
+        for file, md5 in files:
+            source = dvc.remote_object(remote_dir, md5)
+            found = _check_out(root, file, md5, source, cache, dvc.cache_object(root, md5))
+            if found is None:
+                done += 1
+            elif found == "":
+                reasons[file.absolute(root)] = (
+                    "md5",
+                    f"the DVC remote holds no copy (md5 {md5}); run `keel push` where the "
+                    "file exists",
+                )
+            else:
+                reasons[file.absolute(root)] = (
+                    "sha256",
+                    f"expected sha256 {file.sha256}, found {found} in the DVC remote "
+                    "(not pulled; the remote copy is left for inspection)",
+                )
+        return done
+    for _, md5 in files:  # a corrupted object would stop DVC from fetching a good one
+        dvc.cache_object(root, md5).unlink(missing_ok=True)
+    error = dvc.fetch(root, [f.dvc_file(root) for f, _ in files], remote)
+    for file, md5 in files:
+        found = _check_out(root, file, md5, dvc.cache_object(root, md5), cache)
         if found is None:
-            refused[file.absolute(root)] = (
-                f"the DVC remote holds no copy (md5 {file.md5}); "
-                "run `keel push` where the file exists"
+            done += 1
+        else:
+            why = f": {error}" if error else ""
+            reasons[file.absolute(root)] = (
+                "md5",
+                "DVC could not fetch it: the remote's copy is missing or does not match "
+                f"md5 {md5}{why}",
             )
-        elif found != file.sha256:
-            refused[file.absolute(root)] = (
-                f"expected sha256 {file.sha256}, found {found} in the DVC remote "
-                "(not pulled; the remote copy is left for inspection)"
-            )
-    return refused
+    return done
 
 
-def _refused_by_dvc(file: PinnedFile) -> str:
-    return (
-        f"DVC could not check it out: the remote's copy is missing or does not match md5 {file.md5}"
-    )
+def _corrupt_note(root: Path, md5: str, found: str) -> str:
+    from toolkit.bridges import dvc
+
+    where = _display(root, dvc.cache_object(root, md5))
+    return f"the cache object {where} is corrupted (sha256 {found})"
+
+
+def _default_mode() -> int:
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
