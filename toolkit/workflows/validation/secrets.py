@@ -1,12 +1,18 @@
-"""keel-no-secrets: refuse access tokens, private keys and PII examples in manifests.
+r"""keel-no-secrets: refuse access tokens, private keys and PII examples in manifests.
 
-Two scans per file:
+Three scans per file:
 
 1. **Tokens and keys**, over the raw text, so a manifest that is not valid YAML is still
    scanned and every finding names its exact line. Each detector has a name (`hf-token`,
    `aws-access-key-id`, ...; see `toolkit.core.secret_detectors`). A finding shows a redacted
    preview (`hf_Ab…yZ`): the secret itself is never printed, nor the line that holds it.
-2. **PII examples** in a Deployment's API contract. A JSON Schema in `spec.api.inputSchema`
+2. **Tokens and keys in the parsed values**, when the file loads: every string after YAML or
+   JSON unescaping (`"\x68f_..."`, `"\u0068f_..."`) and line folding (a double-quoted
+   string continued with `\`), with shell line continuations (`\` at a line's end) joined;
+   every `key: value` pair read as the assignment `key=value`, and `{name: X, value: Y}`
+   (a container's `env:` list) as `X=Y`, so `*_SECRET*` / `*_TOKEN` names are seen beside
+   their values. A finding here that the raw scan made on the same line is not repeated.
+3. **PII examples** in a Deployment's API contract. A JSON Schema in `spec.api.inputSchema`
    or `spec.api.outputSchema`, at any depth (`properties`, `items`, `allOf`, `$defs`, ...),
    is *marked as PII* with the extension keyword `x-pii: true` (`pii: true` is accepted
    too). Everything below a marked schema counts as marked. A marked schema must not carry
@@ -37,6 +43,7 @@ reporters of `toolkit.core.reporters` render.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +52,11 @@ from typing import TYPE_CHECKING, Any
 from toolkit.core.errors import UsageError
 from toolkit.core.findings import Finding, field_path
 from toolkit.core.layout import MANIFEST_SUFFIXES
-from toolkit.core.loading import MAX_FILE_BYTES, Document, Location, load_file
-from toolkit.core.secret_detectors import DETECTORS
+from toolkit.core.loading import MAX_FILE_BYTES, Document, Location, load_file, load_text
+from toolkit.core.secret_detectors import DETECTORS, Detector
+from toolkit.core.text import preview
 
 if TYPE_CHECKING:
-    import re
     from collections.abc import Iterable, Iterator, Sequence
 
     from toolkit.core.reporters import Report
@@ -145,6 +152,12 @@ def scan_text(text: str, path: Path) -> list[Finding]:
     """The findings in one file's text, in line order; `path` only locates them."""
     allowed = _allowed_lines(text)
     findings = [f for f in _token_findings(text, path) if f.line not in allowed]
+    seen = {(f.line, f.message.partition(" ")[0]) for f in findings}
+    findings.extend(
+        f
+        for f in _value_findings(text, path)
+        if f.line not in allowed and (f.line, f.message.partition(" ")[0]) not in seen
+    )
     if "pii" in text and "Deployment" in text:
         findings.extend(f for f in _pii_findings(path) if f.line not in allowed)
     return sorted(findings, key=lambda f: f.line)
@@ -160,6 +173,24 @@ def _allowed_lines(text: str) -> set[int]:
 
 
 def _token_findings(text: str, path: Path) -> Iterator[Finding]:
+    for start, detector, shown in _matches(text):
+        yield _token_finding(path, text.count("\n", 0, start) + 1, detector, shown)
+
+
+def _token_finding(
+    path: Path, line: int, detector: Detector, shown: str, ref: str | None = None
+) -> Finding:
+    return Finding(
+        path,
+        line,
+        f"{detector.name} found ({shown}); remove it and rotate the {detector.noun}",
+        ref,
+        check=CHECK,
+    )
+
+
+def _matches(text: str) -> Iterator[tuple[int, Detector, str]]:
+    """(offset, detector, preview) of every secret in `text`; overlaps go to the first."""
     lowered = text.lower()
     claimed: list[tuple[int, int]] = []
     for detector in DETECTORS:
@@ -173,26 +204,53 @@ def _token_findings(text: str, path: Path) -> Iterator[Finding]:
             if detector.accept and not detector.accept(body or match[0], _line_at(text, start)):
                 continue
             claimed.append((start, end))
-            yield Finding(
-                path,
-                text.count("\n", 0, start) + 1,
-                f"{detector.name} found ({_preview(match, body)}); "
-                f"remove it and rotate the {detector.noun}",
-                check=CHECK,
-            )
+            yield start, detector, preview(match)
+
+
+_CONTINUATION = re.compile(r"\\[ \t]*\n?[ \t]*")
+
+
+def _value_findings(text: str, path: Path) -> Iterator[Finding]:
+    """Secrets in the parsed values (unescaped, folded), each on its value's line."""
+    try:
+        loaded = load_text(text, path)
+    except RecursionError:  # nesting deep enough for this is refused by `keel validate`
+        return
+    for document in loaded.documents:
+        for location, candidate in _candidates(document.data, ()):
+            variants = [candidate]
+            if "\\" in candidate:
+                variants.append(_CONTINUATION.sub("", candidate))
+            for variant in variants:
+                for _, detector, shown in _matches(variant):
+                    yield _token_finding(path, document.line_of(location), detector, shown)
+
+
+def _candidates(value: Any, location: Location) -> Iterator[tuple[Location, str]]:
+    """Every string in `value`, and every `key: value` pair (and `{name: X, value: Y}`) as
+    the assignment `key=value`, with where it is."""
+    if isinstance(value, dict):
+        name, item = value.get("name"), value.get("value")
+        if isinstance(name, str) and isinstance(item, str):
+            yield (*location, "value"), f"{name}={item}"
+        for key, member in value.items():
+            here = (*location, key)
+            if isinstance(key, str):
+                yield here, key
+                if isinstance(member, str):
+                    yield here, f"{key}={member}"
+                    continue
+            yield from _candidates(member, here)
+    elif isinstance(value, list):
+        for index, member in enumerate(value):
+            yield from _candidates(member, (*location, index))
+    elif isinstance(value, str):
+        yield location, value
 
 
 def _line_at(text: str, offset: int) -> str:
     end = text.find("\n", offset)
     return text[text.rfind("\n", 0, offset) + 1 : end if end != -1 else len(text)]
-
-
-def _preview(match: re.Match[str], body: str | None) -> str:
-    """`hf_Ab…yZ`: the fixed prefix, then two characters from each end of the random part."""
-    if body is None:
-        return match[0].strip("-")
-    prefix = match[0][: match.start("body") - match.start()]
-    return f"{prefix}{body[:2]}…{body[-2:]}"
 
 
 def _pii_findings(path: Path) -> Iterator[Finding]:

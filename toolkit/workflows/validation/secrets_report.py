@@ -7,15 +7,18 @@ holds `clean`, `files`, `skipped` and `findings`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from toolkit.core.fsutil import display
 from toolkit.core.reporters import Report, as_json, count, text, with_check
+from toolkit.core.text import redact
 
 if TYPE_CHECKING:
+    from toolkit.core.findings import Finding
     from toolkit.workflows.validation.secrets import ScanResult
 
-__all__ = ["as_json", "report", "text"]
+__all__ = ["as_json", "redacted", "report", "text"]
 
 
 def report(result: ScanResult) -> Report:
@@ -25,7 +28,7 @@ def report(result: ScanResult) -> Report:
     problems = len(result.findings)
     summary += f": {count(problems, 'problem')}" if problems else ": clean"
     return Report(
-        result.findings,
+        [redacted(f) for f in result.findings],
         summary,
         fields={
             "clean": result.ok,
@@ -34,4 +37,14 @@ def report(result: ScanResult) -> Report:
         },
         notes=[f"{display(s.path)}: not scanned: {s.reason}" for s in result.skipped],
         line=with_check,
+    )
+
+
+def redacted(finding: Finding) -> Finding:
+    """`finding` with its message, ref and field passed through `toolkit.core.text.redact`."""
+    return replace(
+        finding,
+        message=redact(finding.message),
+        ref=redact(finding.ref) if finding.ref else finding.ref,
+        field=redact(finding.field) if finding.field else finding.field,
     )

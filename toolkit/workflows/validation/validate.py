@@ -13,6 +13,7 @@ from toolkit.core.findings import errors
 from toolkit.core.layout import MANIFEST_DIR
 from toolkit.core.reporters import Report, count
 from toolkit.core.repository import Graph, build_graph, manifest_files
+from toolkit.workflows.validation.secrets_report import redacted
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,8 +39,10 @@ class ValidationResult:
         return f"{checked}: {count(problems, 'problem')}" if problems else f"{checked}: valid"
 
     def report(self) -> Report:
+        """What the reporters render; a secret echoed in a finding (a token pasted as a kind,
+        an enum value) is shown only as its preview."""
         fields = {"valid": self.ok, "files": self.files, "manifests": self.manifests}
-        return Report(self.findings, self.summary, fields)
+        return Report([redacted(f) for f in self.findings], self.summary, fields)
 
 
 def validate(
