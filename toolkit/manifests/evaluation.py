@@ -34,6 +34,12 @@ class Latency(Strict):
     p99_ms: Positive
     batch_size: PositiveInt = 1
     requests: PositiveInt = Field(description="Number of timed requests.")
+    load_average: float | None = Field(
+        default=None,
+        ge=0,
+        description="The machine's 1-minute load average right after the timed requests: "
+        "above the threads it ran on, the machine was busy and the numbers are not comparable.",
+    )
 
 
 class Hardware(Strict):

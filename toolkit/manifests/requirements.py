@@ -49,12 +49,34 @@ class QualityThreshold(Strict):
         return self
 
 
+class LatencyHardware(Strict):
+    """The hardware a latency ceiling holds on (the serving hardware). An Evaluation measured
+    on other hardware is reported as not comparable instead of passing or failing the gate."""
+
+    device: NonEmpty = Field(default="cpu", description="cpu, or the accelerator kind: cuda ...")
+    cpu_capability: NonEmpty | None = Field(
+        default=None,
+        description="The CPU kernel path torch uses (AVX2, AVX512, DEFAULT), as Evaluations "
+        "record it in spec.environment.cpuCapability.",
+    )
+    cores: PositiveInt | None = Field(
+        default=None, description="Threads the service runs on (spec.hardware.threads)."
+    )
+    accelerator: NonEmpty | None = Field(
+        default=None, description="GPU model, as Evaluations record it (spec.hardware)."
+    )
+
+
 class LatencyCeilings(Strict):
     """Latency ceilings per request, in milliseconds; omit a percentile to leave it open."""
 
     p50_ms: Positive | None = None
     p95_ms: Positive | None = None
     p99_ms: Positive | None = None
+    hardware: LatencyHardware | None = Field(
+        default=None,
+        description="Where the ceilings apply; without it they apply wherever measured.",
+    )
 
 
 class DeploymentContext(Strict):

@@ -11,8 +11,10 @@ on the date: how old the evidence is).
   that Dataset that record the metric, and each value must clear the bound. When none records
   it, the finding names the Evaluations on that Dataset that lack it (or says none is on it).
 - **Latency.** Every counted Evaluation that records latency must stay under each ceiling the
-  Requirements set. When the Requirements cap latency and no counted Evaluation records any
-  (an Evaluation records all three percentiles or none), the finding names those that lack it.
+  Requirements set, where its measurement is comparable (`comparable.py`: the hardware the
+  ceilings name, a machine that was not busy); one that is not is a warning naming both.
+  When the Requirements cap latency and no counted Evaluation records any (an Evaluation
+  records all three percentiles or none), the finding names those that lack it.
 
 Findings sit on the Deployment's `spec.evaluations` (the item, for a value that misses its
 bound); the thresholds that are met come back as evidence lines.
@@ -20,9 +22,11 @@ bound); the thresholds that are met come back as evidence lines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from toolkit.core.checks.comparable import latency_not_comparable
+from toolkit.core.findings import Severity
 from toolkit.manifests import Deployment, Evaluation, Requirements
 
 if TYPE_CHECKING:
@@ -179,6 +183,11 @@ class _Gate:
                 )
             )
         for index, evaluation in timed:
+            reason = latency_not_comparable(evaluation, ceilings.hardware)
+            if reason:
+                message = f"{evaluation.ref} latency is not comparable with {r}: {reason}"
+                findings.append(replace(self.finding(message, index), severity=Severity.warning))
+                continue
             for name, ceiling in capped:
                 value = getattr(evaluation.spec.latency, f"{name}_ms")
                 if value > ceiling:

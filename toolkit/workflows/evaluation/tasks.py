@@ -7,8 +7,10 @@ digest and one comparison serve them all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -221,10 +223,15 @@ def _row_for(text: str, task: str) -> dict[str, Any]:
 
 
 def latency_summary(samples: Sequence[float]) -> dict[str, Any]:
-    return {
+    """Percentiles of the samples, and the machine's load right after them (a busy machine is
+    told apart from a slow model by it)."""
+    summary: dict[str, Any] = {
         "p50Ms": round(percentile(samples, 50), 2),
         "p95Ms": round(percentile(samples, 95), 2),
         "p99Ms": round(percentile(samples, 99), 2),
         "batchSize": 1,
         "requests": len(samples),
     }
+    with contextlib.suppress(OSError, AttributeError):  # no load average on this platform
+        summary["loadAverage"] = round(os.getloadavg()[0], 2)
+    return summary
