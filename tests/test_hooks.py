@@ -258,3 +258,12 @@ def test_a_copied_manifest_is_blamed_for_its_duplicate_name(repo: Path) -> None:
     assert "keel-validate: failed" in blocked.stderr
     assert f"  {expected}" in blocked.stderr
     assert "duplicate name: Runbook/search" in blocked.stderr
+
+
+def test_a_stale_schema_fails_the_schemas_fresh_hook(repo: Path) -> None:
+    schema = repo / "schemas" / "model.schema.json"
+    schema.write_text(schema.read_text().replace('"title"', '"titel"', 1))
+    stage(repo, "schemas/model.schema.json")
+    done = try_repo(repo, "keel-schemas-fresh-system")
+    assert done.returncode == 1, done.stdout
+    assert "schemas/model.schema.json: out of date; run `keel schema export`" in done.stdout
