@@ -13,7 +13,10 @@ spec.directory holds it) and a plain git + DVC repository (B), warms the page ca
   3. `keel verify` vs `dvc status` on unchanged weights, after one untimed run of each
      (target keel <= 0.4x dvc status);
   4. the same with the weights `touch`ed before every run, so both hash again (keel sha256,
-     DVC md5); informational.
+     DVC md5); informational;
+  5. `keel pull --no-cache` (which verifies sha256) vs `dvc pull` then `sha256sum`, each from
+     its own local remote, with the workspace file and `.dvc/cache` deleted before every run
+     (target keel <= 1.3x).
 Whole processes are timed, median of --repeat (step 2 makes fresh repositories every time).
 Targets are reported, never asserted; exits non-zero only if a tool reports failure.
 """
@@ -184,6 +187,32 @@ def main() -> int:
 
         touched_s = medians(keel_touched, dvc_touched, repeat)
 
+        run_ok([DVC, "remote", "add", "-d", "bench", str(tmp / "remote-b")], b, env)
+        run_ok([KEEL, "push"], a, env)
+        run_ok([DVC, "push", "-q"], b, env)
+
+        def emptied(root: Path, data: Path) -> None:
+            shutil.rmtree(root / ".dvc/cache", ignore_errors=True)
+            data.unlink()
+
+        def keel_pull() -> None:
+            run_ok([KEEL, "pull", "--no-cache"], a, env)
+
+        def dvc_pull() -> None:
+            run_ok([DVC, "pull", "-q"], b, env)
+            if run_ok(["sha256sum", WEIGHTS.name], b, env).split()[0] != sha256:
+                sys.exit("bench: dvc pull gave other bytes")
+
+        pull_runs = []
+        for run in range(repeat):
+            emptied(a, a / WEIGHTS)
+            emptied(b, b / WEIGHTS.name)
+            pull_runs.append(pair(keel_pull, dvc_pull, run))
+        pull_s = (
+            statistics.median(r[0] for r in pull_runs),
+            statistics.median(r[1] for r in pull_runs),
+        )
+
     gb = size / 1e9
     rows: list[tuple[str, float, float, str, str]] = [  # measurement, keel, peer, target, peer
         ("sha256 in-process, GB/s", gb / hash_s[0], gb / hash_s[1], ">= 0.95", "file_digest"),
@@ -191,6 +220,7 @@ def main() -> int:
         ("keel track vs dvc add, s", *track_s, "<= 1.3", "dvc add"),
         ("keel verify vs dvc status, warm, s", *warm_s, "<= 0.4", "dvc status"),
         ("keel verify vs dvc status, touched, s", *touched_s, "info", "dvc status"),
+        ("keel pull vs dvc pull + sha256sum, s", *pull_s, "<= 1.3", "dvc pull+sha256"),
     ]
     print(f"weights {size / 2**30:.2f} GiB, median of {repeat}; ratio = keel / peer")
     print(f"{'measurement':<39}{'keel':>8}{'peer':>8}{'ratio':>7}  {'target':<9}peer")
