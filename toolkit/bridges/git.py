@@ -4,7 +4,10 @@ the rest)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,22 +136,111 @@ def commit_all(root: Path, message: str) -> str:
 def commit_and_tag(
     root: Path, files: Sequence[str], message: str, tags: Sequence[tuple[str, str]]
 ) -> str:
-    """Commit `files` (paths relative to `root`) and create each (tag, message) on that commit
-    (replacing a tag of the same name); returns the commit sha."""
-    import git
+    """Commit exactly `files` (paths relative to `root`, as they are in the work tree) on top of
+    HEAD and create each (tag, message) on that commit (replacing a tag of the same name);
+    returns the commit sha.
 
-    repo = open_repo(root)
+    The commit is built in a temporary index seeded from HEAD, never in the user's: whatever
+    they staged stays staged, as it was, and goes into no commit. The repository's pre-commit
+    hook runs first, as `git commit` runs it (work tree root, GIT_INDEX_FILE the temporary
+    index); when it fails, or anything else does, there is no commit, no tag, nothing staged.
+    Afterwards the user's index holds `files` as committed, so they do not show as changes.
+    """
+    head = head_commit(root)
+    for tag, _ in tags:
+        _git(root, "check-ref-format", f"refs/tags/{tag}", what=f"cannot tag {tag}")
+    git_dir = Path(_git(root, "rev-parse", "--absolute-git-dir", what="git rev-parse"))
+    fd, name = tempfile.mkstemp(prefix="keel-index.", dir=git_dir)
+    os.close(fd)
+    index = Path(name)
     try:
-        repo.index.add(list(files))
-        commit = repo.index.commit(message)
-    except git.GitError as error:
-        raise GitError(f"{root}: commit failed: {_first_line(error)}") from None
+        env = {"GIT_INDEX_FILE": str(index)}
+        _git(root, "read-tree", head, env=env, what="cannot read HEAD into a temporary index")
+        _git(root, "add", "--", *files, env=env, what=f"cannot add {', '.join(files)}")
+        run_pre_commit_hook(root, index)
+        tree = _git(root, "write-tree", env=env, what="cannot write the tree")
+    finally:
+        index.unlink(missing_ok=True)
+    commit = _git(root, "commit-tree", tree, "-p", head, "-m", message, what="commit failed")
+    _git(root, "update-ref", "-m", f"commit: {message}", "HEAD", commit, head, what="commit failed")
+    _git(root, "reset", "-q", commit, "--", *files, what="cannot refresh the index")
     for tag, tag_message in tags:
-        try:
-            repo.create_tag(tag, force=True, message=tag_message)
-        except git.GitCommandError as error:
-            raise UsageError(f"cannot tag {tag}: {_first_line(error)}") from None
-    return str(commit.hexsha)
+        _git(root, "tag", "-f", "-a", tag, "-m", tag_message, commit, what=f"cannot tag {tag}")
+    return commit
+
+
+def run_pre_commit_hook(root: Path, index: Path) -> None:
+    """Run the repository's pre-commit hook (core.hooksPath honoured) as `git commit` does for
+    the index file `index`: in the work tree's root, its output on stderr; a GitError when it
+    fails."""
+    hook = hooks_dir(root) / "pre-commit"
+    if not (hook.is_file() and os.access(hook, os.X_OK)):
+        return
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    try:
+        done = subprocess.run(
+            [str(hook)],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
+    except OSError as error:
+        raise GitError(f"{hook}: cannot run the pre-commit hook: {error}") from None
+    sys.stderr.write(done.stdout)  # git shows a hook's output on stderr, pass or fail
+    if done.returncode != 0:
+        raise GitError(
+            f"the pre-commit hook ({hook}) failed with exit {done.returncode}; nothing was "
+            "committed, tagged or staged: fix what it reported and run again"
+        )
+
+
+def changed_paths(root: Path, *, untracked_under: str = "") -> list[str]:
+    """Paths that differ from HEAD, staged or not (`git status`), plus untracked files under
+    `untracked_under` (a folder relative to `root`; '' for none): sorted, relative to `root`."""
+    out = _git(
+        root,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        what="git status",
+        strip=False,
+    )
+    paths = set()
+    entries = iter(out.split("\0"))
+    for entry in entries:
+        if not entry:
+            continue
+        status, path = entry[:2], entry[3:]
+        if status[0] in "RC":
+            next(entries, None)  # the rename's source follows
+        if status == "??" and not (untracked_under and path.startswith(untracked_under + "/")):
+            continue
+        paths.add(path)
+    return sorted(paths)
+
+
+def _git(
+    root: Path, *args: str, env: dict[str, str] | None = None, what: str, strip: bool = True
+) -> str:
+    """stdout of `git ARGS` at `root` (stripped); a GitError starting with `what` on failure."""
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=root,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as error:
+        raise GitError(f"{what}: {error}") from None
+    if done.returncode != 0:
+        raise GitError(f"{what}: {_first_line(done.stderr or done.stdout)}")
+    return done.stdout.strip() if strip else done.stdout
 
 
 def hooks_dir(root: Path) -> Path:
@@ -178,6 +270,6 @@ def names(root: Path, *args: str) -> list[Path]:
     return [root / name for name in done.stdout.decode().split("\0") if name]
 
 
-def _first_line(error: BaseException) -> str:
+def _first_line(error: BaseException | str) -> str:
     text = " ".join(str(error).split())
     return text or type(error).__name__

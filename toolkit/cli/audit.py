@@ -45,6 +45,11 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Report only: write no Audit manifest, make no commit, set no tag.",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Audit a work tree that differs from HEAD, and record that it did (default: refuse).",
+)
 @root_option
 def audit(
     deployments: tuple[str, ...],
@@ -54,6 +59,7 @@ def audit(
     report_format: str,
     out: Path | None,
     no_record: bool,
+    allow_dirty: bool,
     root: Path | None,
 ) -> None:
     """The quarterly runbook audit of DEPLOYMENTS (default: all), with evidence.
@@ -62,8 +68,10 @@ def audit(
     that manifests validate and artifacts match (locally; with --remote in the DVC remote),
     that the latest Evaluation is recent and clears the Requirements, that retraining, SLOs,
     drift monitoring and a canary set are defined, and lists what changed since the last
-    audit. Unless --no-record, writes an Audit manifest per deployment, commits it and tags
-    the commit audit/<deployment>/<date>. Exit 1 when a check fails.
+    audit. Unless --no-record, writes an Audit manifest per deployment, commits it (never
+    what you staged) after the pre-commit hook passes, and tags the commit
+    audit/<deployment>/<date>. A work tree that differs from HEAD is refused (exit 2) unless
+    --allow-dirty. Exit 1 when a check fails.
     """
     from toolkit.cli.commands import command_problem
     from toolkit.core.fsutil import write_atomic
@@ -80,6 +88,7 @@ def audit(
         remote=remote,
         reproduce=run_reproduce,
         parse_command=command_problem,
+        allow_dirty=allow_dirty,
     )
     report = RENDERERS[report_format](result)
     if out is not None:

@@ -3,19 +3,26 @@
 Each check returns a record with a status (pass / warn / fail), a message and the evidence it
 saw; its problems are `Finding`s, as `keel validate` and `keel verify` report them. With `as_of`
 fixed, the same repository gives the same report. Recording writes an Audit manifest
-(the findings, the audited commit, the report's digest), commits only that file and tags the
-commit `audit/<deployment>/<date>`, so that the next audit reviews only what changed since.
+(the findings, the audited commit, the report's digest), commits only that file (and the
+report kept in the repository) through a temporary index, after the repository's pre-commit
+hook passes, and tags the commit `audit/<deployment>/<date>`, so that the next audit reviews
+only what changed since. What the user staged is never committed and stays staged.
+
+The audited commit is the one whose files were read: a work tree that differs from HEAD
+(changed tracked files, or new files under manifests/) is refused unless `allow_dirty`, and
+then recorded as the `worktree` check, a warning that lists the paths.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import UsageError
-from toolkit.core.findings import FAIL, PASS, RANK, Finding
+from toolkit.core.findings import FAIL, PASS, RANK, Finding, Severity
 from toolkit.manifests import Deployment, Runbook
 from toolkit.workflows.audit.checks import (
     Check,
@@ -62,6 +69,8 @@ class AuditResult:
     commit: str
     auditor: str
     deployments: list[DeploymentAudit]
+    dirty: tuple[str, ...] = ()
+    """Paths where the work tree the audit read differs from `commit` (with --allow-dirty)."""
 
     @property
     def status(self) -> str:
@@ -80,10 +89,12 @@ def audit(
     remote: bool = False,
     reproduce: bool = False,
     parse_command: CommandParser,
+    allow_dirty: bool = False,
 ) -> AuditResult:
     """Audit `deployments` (default: every Deployment) as of `as_of` (default: today);
-    `parse_command` is the CLI's parser, which runbook steps are checked against."""
-    from toolkit.bridges.git import head_commit, user_identity
+    `parse_command` is the CLI's parser, which runbook steps are checked against. A work
+    tree that differs from HEAD is a UsageError unless `allow_dirty`."""
+    from toolkit.bridges.git import changed_paths, head_commit, user_identity
     from toolkit.workflows.artifacts.verify import load_graph
 
     as_of = as_of or dt.date.today()
@@ -92,16 +103,45 @@ def audit(
     if not refs:
         raise UsageError(f"{root}: no Deployment manifest to audit")
     commit = head_commit(root)
+    dirty = tuple(changed_paths(root, untracked_under="manifests"))
+    if dirty and not allow_dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise UsageError(
+            f"{root}: the work tree differs from HEAD ({shown}); commit or stash the changes "
+            "so that the audit reads the commit it records, or give --allow-dirty to audit "
+            "the work tree and record that it was dirty"
+        )
     validation = _validation(root)
     audits = []
     for ref in refs:
         deployment = graph.get_as(ref, Deployment)
         if deployment is None:
             raise UsageError(f"{ref}: no such Deployment (or it does not validate)")
-        audits.append(
-            _audit_one(root, graph, deployment, as_of, validation, parse_command, remote, reproduce)
+        audited = _audit_one(
+            root, graph, deployment, as_of, validation, parse_command, remote, reproduce
         )
-    return AuditResult(root, as_of, commit, user_identity(root), audits)
+        if dirty:
+            audited.checks.insert(0, _worktree_check(root, commit, dirty))
+        audits.append(audited)
+    return AuditResult(root, as_of, commit, user_identity(root), audits, dirty)
+
+
+def _worktree_check(root: Path, commit: str, dirty: tuple[str, ...]) -> Check:
+    message = (
+        f"the work tree differs from {commit[:12]} in {len(dirty)} path(s): the audit read "
+        "uncommitted files (--allow-dirty)"
+    )
+    finding = Finding(
+        None,
+        0,
+        message,
+        None,
+        None,
+        "worktree",
+        Severity.warning,
+        "commit the changes and audit again for a record of one commit",
+    )
+    return Check("worktree", message, dirty, (finding,))
 
 
 def _validation(root: Path) -> tuple[Finding, ...]:
@@ -191,47 +231,18 @@ def _reproduce_check(deployment: Deployment, reproduction: Reproduction) -> Chec
 
 
 def record(result: AuditResult, report: str, report_format: str, path: str | None) -> list[str]:
-    """Write one Audit manifest per deployment, commit them and tag the commit; the tags."""
+    """Write one Audit manifest per deployment, commit them (with the report at `path`, when
+    it is a file in the repository) and tag the commit; the tags. Everything is built before
+    the first write; when the commit fails (the pre-commit hook, say) the manifests written
+    are taken back, so the repository is as it was."""
     from toolkit.bridges.git import commit_and_tag
-    from toolkit.core.manifest_writer import create_manifest
-    from toolkit.core.templates import new_manifest_path
     from toolkit.workflows.audit.history import AUDIT_TAG_PREFIX
 
     digest = "sha256:" + hashlib.sha256(report.encode("utf-8")).hexdigest()
-    written = []
-    for audited in result.deployments:
-        short = audited.deployment.split("/", 1)[1]
-        name = f"{short}-{result.as_of.isoformat()}"
-        target = new_manifest_path(result.root, "Audit", name)
-        target.unlink(missing_ok=True)  # a second audit the same day replaces the first
-        report_record: dict[str, Any] = {"digest": digest, "format": report_format}
-        if path:
-            report_record["path"] = path
-        spec: dict[str, Any] = {
-            "deployment": audited.deployment,
-            "date": result.as_of.isoformat(),
-            "auditor": result.auditor,
-            "commit": result.commit,
-            "status": audited.status,
-            "findings": [c.as_dict() for c in audited.checks],
-            "report": report_record,
-        }
-        if audited.previous:
-            spec["previous"] = audited.previous
-        document = {
-            "apiVersion": "keel/v1",
-            "kind": "Audit",
-            "metadata": {
-                "name": name,
-                "owner": result.auditor,
-                "description": f"Quarterly audit of {audited.deployment}: {audited.status}.",
-            },
-            "spec": spec,
-        }
-        written.append(create_manifest(result.root, "Audit", name, document))
-    files = [str(p.relative_to(result.root)) for p in written]
-    if path and (result.root / path).is_file():
-        files.append(path)  # a report kept inside the repository is evidence too
+    documents = [
+        _audit_document(result, audited, digest, report_format, path)
+        for audited in result.deployments
+    ]
     tags = [
         (
             f"{AUDIT_TAG_PREFIX}{audited.deployment.split('/', 1)[1]}/{result.as_of}",
@@ -239,5 +250,74 @@ def record(result: AuditResult, report: str, report_format: str, path: str | Non
         )
         for audited in result.deployments
     ]
-    commit_and_tag(result.root, files, f"keel audit {result.as_of}: {result.status}", tags)
+    written = _write_all(result.root, documents)
+    files = [str(p.relative_to(result.root)) for p in written]
+    if path and (result.root / path).is_file():
+        files.append(path)  # a report kept inside the repository is evidence too
+    try:
+        commit_and_tag(result.root, files, f"keel audit {result.as_of}: {result.status}", tags)
+    except BaseException:
+        _take_back(written)
+        raise
     return [tag for tag, _ in tags]
+
+
+def _audit_document(
+    result: AuditResult, audited: DeploymentAudit, digest: str, report_format: str, path: str | None
+) -> dict[str, Any]:
+    name = f"{audited.deployment.split('/', 1)[1]}-{result.as_of.isoformat()}"
+    report_record: dict[str, Any] = {"digest": digest, "format": report_format}
+    if path:
+        report_record["path"] = path
+    spec: dict[str, Any] = {
+        "deployment": audited.deployment,
+        "date": result.as_of.isoformat(),
+        "auditor": result.auditor,
+        "commit": result.commit,
+        "status": audited.status,
+        "findings": [c.as_dict() for c in audited.checks],
+        "report": report_record,
+    }
+    if audited.previous:
+        spec["previous"] = audited.previous
+    return {
+        "apiVersion": "keel/v1",
+        "kind": "Audit",
+        "metadata": {
+            "name": name,
+            "owner": result.auditor,
+            "description": f"Quarterly audit of {audited.deployment}: {audited.status}.",
+        },
+        "spec": spec,
+    }
+
+
+def _write_all(root: Path, documents: list[dict[str, Any]]) -> dict[Path, bytes | None]:
+    """Write each Audit manifest (replacing the same day's); what was there before."""
+    from toolkit.core.manifest_writer import create_manifest
+    from toolkit.core.templates import new_manifest_path
+
+    before: dict[Path, bytes | None] = {}
+    try:
+        for document in documents:
+            name = document["metadata"]["name"]
+            target = new_manifest_path(root, "Audit", name)
+            before[target] = target.read_bytes() if target.is_file() else None
+            target.unlink(missing_ok=True)  # a second audit the same day replaces the first
+            create_manifest(root, "Audit", name, document)
+    except BaseException:
+        _take_back(before)
+        raise
+    return before
+
+
+def _take_back(before: dict[Path, bytes | None]) -> None:
+    from toolkit.core.fsutil import write_atomic
+
+    for target, data in before.items():
+        if data is None:
+            target.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()  # only when the audit made it (it is empty then)
+        else:
+            write_atomic(target, data)
