@@ -47,7 +47,7 @@ def entropy(text: str) -> float:
 
 
 _REFERENCE = re.compile(
-    r"^(?:\$|<|%|\{\{|env\.|secrets\.|vault:|arn:)|(?:x{6}|\*{4}|changeme)", re.I
+    r"^(?:\$|<|%|\{\{|env\.|secrets\.|vault:|arn:)|(?:x{6}|\*{4}|changeme|example)", re.I
 )
 
 
@@ -55,6 +55,16 @@ def _high_entropy(body: str, line: str) -> bool:
     """A generic `*_SECRET=value`: random-looking (a digit or both cases, 3.5 bits a character
     or more) and not a reference to where the secret lives (`$VAR`, `${{ secrets.X }}`, ...)."""
     return _REFERENCE.search(body) is None and _looks_random(body, line) and entropy(body) >= 3.5
+
+
+def _not_a_placeholder(body: str, line: str) -> bool:
+    """Not AWS's documented example (`...EXAMPLE`) nor a row of X."""
+    return not body.endswith("EXAMPLE") and set(body) != {"X"}
+
+
+def _varied(body: str, line: str) -> bool:
+    """More than a repeated character or two (`AIzaaaaa...`)."""
+    return entropy(body) >= 3.0
 
 
 _AWS_CONTEXT = re.compile(r"aws|secret", re.IGNORECASE)
@@ -85,7 +95,7 @@ DETECTORS: tuple[Detector, ...] = (
     # Hugging Face user access tokens: hf_ and 34 letters and digits (30 allows older ones).
     Detector(
         "hf-token",
-        re.compile(r"(?<![A-Za-z0-9])hf_(?P<body>[A-Za-z0-9]{30,})"),
+        re.compile(r"(?<![A-Za-z0-9])hf_(?P<body>[A-Za-z0-9]{30,37})(?![A-Za-z0-9])"),
         ("hf_",),
     ),
     # Classic (ghp_, gho_, ghu_, ghs_, ghr_ + 36) and fine-grained (github_pat_ + 82) tokens.
@@ -112,12 +122,17 @@ DETECTORS: tuple[Detector, ...] = (
         ("sk-ant-",),
         noun="key",
     ),
-    # Access key ids of long-term (AKIA) and temporary (ASIA) credentials.
+    # Access key ids of long-term (AKIA) and temporary (ASIA) credentials, and the other
+    # unique-id prefixes AWS documents (as detect-secrets and gitleaks list them).
     Detector(
         "aws-access-key-id",
-        re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)(?P<body>[0-9A-Z]{16})(?![A-Za-z0-9])"),
-        ("akia", "asia"),
+        re.compile(
+            r"(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)"
+            r"(?P<body>[0-9A-Z]{16})(?![A-Za-z0-9])"
+        ),
+        ("akia", "asia", "a3t", "abia", "acca", "agpa", "aida", "aroa", "aipa", "anpa", "anva"),
         noun="key",
+        accept=_not_a_placeholder,
     ),
     Detector(
         "aws-secret-access-key",
@@ -142,11 +157,12 @@ DETECTORS: tuple[Detector, ...] = (
         "gitlab-token",
         re.compile(r"(?<![A-Za-z0-9])(?:glpat|gldt|glrt|glptt|gloas)-(?P<body>[A-Za-z0-9_-]{20,})"),
         ("glpat-", "gldt-", "glrt-", "glptt-", "gloas-"),
+        accept=_looks_random,
     ),
     # Slack bot, user, app and configuration tokens, and incoming webhooks.
     Detector(
         "slack-token",
-        re.compile(r"(?<![A-Za-z0-9])xox[abposre]-(?P<body>[0-9A-Za-z-]{10,})"),
+        re.compile(r"(?<![A-Za-z0-9])xox[abposre]-(?P<body>[0-9A-Za-z-]{20,})"),
         ("xox",),
         accept=_looks_random,
     ),
@@ -162,6 +178,7 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(r"(?<![A-Za-z0-9_-])AIza(?P<body>[0-9A-Za-z_-]{35})(?![A-Za-z0-9_-])"),
         ("aiza",),
         noun="key",
+        accept=_varied,
     ),
     # Azure storage account keys (86 base64 + ==) in connection strings or alone after a name,
     # and Entra ID (AD) client secrets: 3 characters, a digit, Q~, then 31 to 34 more.
