@@ -22,9 +22,12 @@ from toolkit.core.errors import EXIT_CHECK_FAILED
 def secrets(paths: tuple[Path, ...], output_format: str) -> None:
     """Refuse access tokens, private keys and PII examples in manifests.
 
-    Scans the raw text of each file for Hugging Face, GitHub, OpenAI, Anthropic and AWS
-    credentials, JWTs, bearer tokens and private keys, and a Deployment's API schemas for
-    example data in fields marked `x-pii: true`. Secrets are shown redacted. A line holding
+    Scans the raw text of each file, and its parsed values (escapes undone, continued lines
+    joined, `NAME: value` read as an assignment), for Hugging Face, GitHub, GitLab, Slack,
+    OpenAI, Anthropic, AWS, GCP and Azure credentials, JWTs, bearer tokens, private keys and
+    random-looking values of `*_SECRET*`, `*_TOKEN`, `*PASSWORD*` and `*API_KEY*` names; and a
+    Deployment's API schemas for example data in fields marked `x-pii: true`. Secrets are
+    shown redacted. A line holding
     `keel: allow-secret` is exempt. PATHS (files or directories) default to the repository's
     manifests/ tree. Exit 0 when clean, 1 when something was found, 2 on usage errors.
     """
