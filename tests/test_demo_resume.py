@@ -257,6 +257,8 @@ def test_uncommitted_measurements_stop_the_next_run_until_looked_at(
 
 
 class _Finding:
+    severity = "error"
+
     def render(self) -> str:
         return "manifests/evaluations/semantic-search-canary.yaml:1: p95 latency over budget"
 
