@@ -25,9 +25,10 @@ AUTO_CLASSES = {
 }
 
 
-def load_model_for(model_dir: Path, task: str) -> Any:
-    """The fp32 model with the head `task` needs, from local safetensors only, in eval mode."""
-    return load_model(model_dir, AUTO_CLASSES[task])
+def load_model_for(model_dir: Path, task: str, *, allow_pickle: str | None = None) -> Any:
+    """The fp32 model with the head `task` needs, from local safetensors only (pickle weights
+    are refused before transformers is called: `ml.resolve_weights`), in eval mode."""
+    return load_model(model_dir, AUTO_CLASSES[task], allow_pickle=allow_pickle)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 torch, transformers and friends are imported only inside the functions here, so nothing but
 `keel evaluate` and `keel reproduce` pays for them; when one is missing the error names the
 pip extra. Models and tokenizers are read only from local directories (never a hub id, the hub
-is switched offline before transformers is imported) and only from safetensors weights: a
-directory that holds nothing but pickle weights is refused before anything is unpickled.
+is switched offline before transformers is imported) and only from safetensors weights: the
+exact files a load reads are resolved first (`resolve_weights`, a sharded index's every
+target included) and anything but safetensors is refused before transformers is called,
+which is then told `use_safetensors=True`. Nothing is ever unpickled.
 
 Embeddings follow sentence-transformers: tokenize each batch (padding to the longest text in
 the batch, truncation), run the model, mean-pool the last hidden state over the attention
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import MissingExtraError, UsageError
+from toolkit.manifests.base import PICKLE_SUFFIXES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,17 +82,50 @@ def _local_dir(path: Path, what: str) -> Path:
     return path.resolve()
 
 
-def _check_safetensors_weights(model_dir: Path) -> None:
-    """Refuse a model directory without safetensors weights, before anything is loaded."""
-    if any((model_dir / name).is_file() for name in SAFETENSORS_WEIGHTS):
-        return
-    pickles = sorted(name for name in PICKLE_WEIGHTS if (model_dir / name).exists())
-    if pickles:
+def resolve_weights(model_dir: Path, *, allow_pickle: str | None = None) -> tuple[Path, ...]:
+    """The exact weight files a load of `model_dir` reads, every one a safetensors file in the
+    directory, checked before transformers (or torch) sees anything: `model.safetensors` and
+    every `weight_map` target of `model.safetensors.index.json`. An index naming a pickle (or
+    any file not `*.safetensors`, or one outside the directory) is refused whatever the Model
+    says; pickle weights lying beside are refused unless the Model records allowPickle (a
+    reason), and even then never loaded. A UsageError says which file and what to do."""
+    from toolkit.core.errors import ManifestError
+    from toolkit.core.safetensors_header import index_targets, unsafe_target
+
+    pickles = sorted(
+        p.relative_to(model_dir).as_posix()
+        for p in model_dir.rglob("*")
+        if p.name in PICKLE_WEIGHTS or p.name.lower().endswith(PICKLE_SUFFIXES)
+    )
+    files = [model_dir / "model.safetensors"] if (model_dir / "model.safetensors").is_file() else []
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            targets = index_targets(index)
+        except ManifestError as error:
+            raise UsageError(str(error)) from None
+        for target in targets:
+            problem = unsafe_target(target)
+            if problem:
+                raise UsageError(
+                    f"{index}: weight_map names {problem}; keel loads safetensors only"
+                )
+            if not (model_dir / target).is_file():
+                raise UsageError(f"{index}: weight_map names {target}, which is not in {model_dir}")
+        files += [model_dir / t for t in targets if model_dir / t not in files]
+    if not files:
+        if pickles:
+            raise UsageError(
+                f"{model_dir}: only pickle weights ({', '.join(pickles)}); keel loads safetensors "
+                "only: convert the weights to model.safetensors"
+            )
+        raise UsageError(f"{model_dir}: no model.safetensors; keel loads safetensors weights only")
+    if pickles and not allow_pickle:
         raise UsageError(
-            f"{model_dir}: only pickle weights ({', '.join(pickles)}); keel loads safetensors "
-            "only: convert the weights to model.safetensors"
+            f"{model_dir}: pickle files beside the safetensors weights ({', '.join(pickles)}); "
+            "remove them, or record why they stay in the Model's allowPickle.reason"
         )
-    raise UsageError(f"{model_dir}: no model.safetensors; keel loads safetensors weights only")
+    return tuple(files)
 
 
 @dataclass(frozen=True)
@@ -144,11 +180,14 @@ def load_tokenizer(tokenizer_dir: Path) -> Any:
     return transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 
 
-def load_model(model_dir: Path, auto_class: str = "AutoModel") -> Any:
+def load_model(
+    model_dir: Path, auto_class: str = "AutoModel", *, allow_pickle: str | None = None
+) -> Any:
     """The fp32 model in a local directory (with the head `auto_class` gives), from safetensors
-    weights only, in eval mode."""
+    weights only (`resolve_weights`), in eval mode; `allow_pickle` is the Model's recorded
+    reason for pickle files beside them, which are never loaded."""
     path = _local_dir(Path(model_dir), "model")
-    _check_safetensors_weights(path)
+    resolve_weights(path, allow_pickle=allow_pickle)
     torch = torch_module()
     auto = getattr(_transformers(), auto_class)
     model = auto.from_pretrained(
@@ -157,12 +196,15 @@ def load_model(model_dir: Path, auto_class: str = "AutoModel") -> Any:
     return model.eval()
 
 
-def load_encoder(model_dir: Path, tokenizer_dir: Path | None = None) -> Encoder:
+def load_encoder(
+    model_dir: Path, tokenizer_dir: Path | None = None, *, allow_pickle: str | None = None
+) -> Encoder:
     """The encoder in `model_dir` (safetensors weights) with the tokenizer in `tokenizer_dir`
     (default: `model_dir`); both local directories, nothing is downloaded."""
-    _check_safetensors_weights(_local_dir(Path(model_dir), "model"))
+    resolve_weights(_local_dir(Path(model_dir), "model"), allow_pickle=allow_pickle)
     tokenizer = load_tokenizer(Path(tokenizer_dir or model_dir))
-    return Encoder(tokenizer=tokenizer, model=load_model(Path(model_dir)))
+    model = load_model(Path(model_dir), allow_pickle=allow_pickle)
+    return Encoder(tokenizer=tokenizer, model=model)
 
 
 def outputs_digest(embeddings: torch.Tensor | Sequence[Sequence[float]]) -> str:

@@ -134,3 +134,33 @@ def _problem(entry: Any, data_size: int) -> str | None:
 
 def _natural(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+INDEX_SUFFIX = ".safetensors.index.json"
+
+
+def index_targets(index: Path) -> list[str]:
+    """The files a sharded checkpoint's `*.safetensors.index.json` maps its tensors to
+    (`weight_map` values), sorted and each once; a ManifestError for an index keel cannot read.
+    Nothing here says the targets are safetensors: that is what the callers check."""
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ManifestError(f"{index}: not a readable weight index ({error})") from None
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(v, str) and v for v in weight_map.values()
+    ):
+        raise ManifestError(f"{index}: no weight_map of tensor names to file names")
+    return sorted(set(weight_map.values()))
+
+
+def unsafe_target(target: str) -> str | None:
+    """Why an index's `target` must not be loaded (a pickle or any non-safetensors file, a
+    path leaving the model's directory), or None."""
+    parts = target.replace("\\", "/").split("/")
+    if target.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+        return f"{target} is outside the model's directory"
+    if not target.endswith(".safetensors"):
+        return f"{target} is not a safetensors file (keel never loads pickle weights)"
+    return None

@@ -1,4 +1,5 @@
-"""Recorded parameter counts agree with the weights (safetensors headers only, when present)."""
+"""Recorded parameter counts agree with the weights (safetensors headers only, when present),
+and a sharded checkpoint's index maps its tensors to safetensors files only."""
 
 from __future__ import annotations
 
@@ -39,6 +40,37 @@ def model_parameters_match_headers(graph: Graph) -> Iterator[Finding]:
             )
 
 
+def index_names_only_safetensors(graph: Graph) -> Iterator[Finding]:
+    """Every `weight_map` target of a Model's `*.safetensors.index.json` is a safetensors file
+    in the Model's directory: an index naming `pytorch_model.bin` would have a loader unpickle
+    it although the Model says safetensors."""
+    from toolkit.core.safetensors_header import INDEX_SUFFIX, index_targets, unsafe_target
+
+    for model in graph.of_kind(Model):
+        directory = graph.root / model.spec.directory
+        for position, entry in enumerate(model.spec.files):
+            index = directory / entry.path
+            if not entry.path.endswith(INDEX_SUFFIX) or not index.is_file():
+                continue  # not an index, or not pulled here
+            location = ("spec", "files", position, "path")
+            try:
+                targets = index_targets(index)
+            except KeelError as error:
+                message = str(error).replace(f"{graph.root}/", "")
+                yield graph.finding(model, location, message, "weights")
+                continue
+            for target in targets:
+                problem = unsafe_target(target)
+                if problem:
+                    yield graph.finding(
+                        model,
+                        location,
+                        f"{entry.path}: weight_map names {problem}; convert the shard to "
+                        "safetensors and fix the index",
+                        "weights",
+                    )
+
+
 def budget_counts_the_model(graph: Graph) -> Iterator[Finding]:
     """A Quantization's memory budget is computed for its Model's parameter count."""
     for quantization in graph.of_kind(Quantization):
@@ -54,4 +86,8 @@ def budget_counts_the_model(graph: Graph) -> Iterator[Finding]:
             )
 
 
-WEIGHT_CHECKS = (model_parameters_match_headers, budget_counts_the_model)
+WEIGHT_CHECKS = (
+    model_parameters_match_headers,
+    index_names_only_safetensors,
+    budget_counts_the_model,
+)

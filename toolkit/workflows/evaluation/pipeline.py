@@ -249,7 +249,12 @@ def load_subject(root: Path, subject: Subject, task: str = "embedding") -> Runne
 
     tokenizer = ml.load_tokenizer(directory(root, subject.tokenizer.spec))
     raise_first(check_tokenizer(tokenizer, subject.tokenizer))
-    model = load_model_for(directory(root, subject.model.spec), task)
+    opt_in = subject.model.spec.allow_pickle
+    model = load_model_for(
+        directory(root, subject.model.spec),
+        task,
+        allow_pickle=opt_in.reason if opt_in is not None else None,
+    )
     raise_first(check_model(model, subject.model))
     if subject.adapter is not None:
         model = adapt(root, model, subject)
