@@ -179,11 +179,6 @@ def remote_sha256s(root: Path, md5s: list[str], remote: str | None = None) -> di
         repo.close()
 
 
-def cached(root: Path, md5: str) -> bool:
-    """Whether the local DVC cache already holds the object (then pull reads no remote)."""
-    return (root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
-
-
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     dvc_logger = logging.getLogger("dvc")
@@ -203,18 +198,12 @@ TEMP_MARK = ".keel-"
 
 
 def cache_object(root: Path, md5: str) -> Path:
-    """Where DVC's default cache keeps the object with this md5."""
     return root / CACHE_FILES / md5[:2] / md5[2:]
-
-
-def is_directory_out(md5: str | None) -> bool:
-    """A `.dvc` file whose md5 ends in `.dir` tracks a whole directory."""
-    return md5 is not None and md5.endswith(".dir")
 
 
 @dataclass(frozen=True)
 class Copied:
-    """What was read while copying: the digests of the bytes written to every target."""
+    """The digests of the bytes written to every target."""
 
     sha256: str
     md5: str
@@ -222,7 +211,6 @@ class Copied:
 
 
 def remove_stale_temps(target: Path) -> None:
-    """Temp files an interrupted keel left beside `target` (a kill cannot clean up)."""
     if target.parent.is_dir():
         for stale in target.parent.glob(f".{target.name}{TEMP_MARK}*.tmp"):
             stale.unlink(missing_ok=True)
@@ -282,7 +270,6 @@ def staged_copies(source: Path, targets: Sequence[Path]) -> Iterator[tuple[Copie
 
 
 def publish(temp: Path, target: Path, mode: int) -> None:
-    """Rename a written, fsynced temp file over `target`, with `mode`, and fsync the directory."""
     os.chmod(temp, mode)
     os.replace(temp, target)
     _fsync_directory(target.parent)
@@ -328,6 +315,9 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+KEPT_OUT_FIELDS = ("desc", "type", "labels", "meta", "remote", "push", "cache")
+
+
 def write_dvc_file(data_path: Path, md5: str, size: int) -> None:
     """Write `<data_path>.dvc` in DVC 3's format, atomically, keeping the fields a user may
     have added (desc, remote, push, ...); git-ignore the data file beside it, as `dvc add` does."""
@@ -354,9 +344,6 @@ def write_dvc_file(data_path: Path, md5: str, size: int) -> None:
     write_atomic(dvc_path, text)
 
 
-KEPT_OUT_FIELDS = ("desc", "type", "labels", "meta", "remote", "push", "cache")
-
-
 def ignore_in_git(data_path: Path) -> None:
     """Add `/name` to the .gitignore beside the file unless it is there (what `dvc add` does)."""
     gitignore = data_path.parent / ".gitignore"
@@ -368,7 +355,6 @@ def ignore_in_git(data_path: Path) -> None:
 
 
 def remote_objects(root: Path, md5s: list[str], remote: str | None = None) -> dict[str, bool]:
-    """Whether the remote holds each object (any remote type DVC supports)."""
     repo, dvc_exception = _open(root)
     try:
         odb = repo.cloud.get_remote_odb(remote, "push")
@@ -399,12 +385,10 @@ def local_remote(root: Path, remote: str | None = None) -> Path | None:
 
 
 def remote_object(objects: Path, md5: str) -> Path:
-    """Where a local remote whose object directory is `objects` keeps this md5."""
     return objects / md5[:2] / md5[2:]
 
 
 def fetch(root: Path, targets: list[Path], remote: str | None = None) -> str | None:
-    """Fetch these targets' objects into the cache (no checkout). Returns DVC's error, if any."""
     repo, dvc_exception = _open(root)
     try:
         with _quiet():

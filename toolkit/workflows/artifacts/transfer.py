@@ -1,11 +1,8 @@
 """`keel push` / `keel pull`: move through DVC only what some manifests need, then verify.
 
-Honest about every file: a file not pushed or not pulled is named with the reason (no cache
-object, a corrupted cache object, a directory-tracked output, a remote error), and the
-command fails. Pinned files are checked out by keel itself: the bytes are copied from the
-cache (or a local remote) into a temp file beside the workspace file while sha256 and md5
-are computed, and renamed into place only when both match; nothing is left half-written.
-"""
+Every file not pushed or not pulled is named with the reason, and the command fails. Pinned
+files are checked out by keel: copied into a temp file beside the workspace file while sha256
+and md5 are computed, renamed into place only when both match."""
 
 from __future__ import annotations
 
@@ -160,7 +157,7 @@ def push(root: Path, refs: Sequence[str] = (), remote: str | None = None) -> Tra
     sha256s = {file.relative: file.sha256 for file, _ in plan.files}
     ready = []
     for label, dvc_path, md5 in candidates:
-        if not present[md5] and not dvc.is_directory_out(md5):
+        if not present[md5] and not md5.endswith(".dir"):
             bad = _corrupted(root, md5, sha256s.get(label))
             if bad:
                 failures.append(Failure(label, bad + "; not pushed"))
@@ -178,12 +175,11 @@ def push(root: Path, refs: Sequence[str] = (), remote: str | None = None) -> Tra
                 why = error or "DVC did not upload it"
                 failures.append(Failure(label, f"not in the DVC remote after push: {why}"))
     return Transfer(
-        tuple(targets), tuple(plan.untracked), pushed, failures=tuple(sorted(failures, key=_key))
+        tuple(targets),
+        tuple(plan.untracked),
+        pushed,
+        failures=tuple(sorted(failures, key=lambda f: f.path)),
     )
-
-
-def _key(failure: Failure) -> str:
-    return failure.path
 
 
 def _no_cache_object(root: Path, file: PinnedFile, md5: str) -> str:
@@ -250,11 +246,8 @@ def pull(
                 notes.append(f"{_display(root, path)}: {note}; replaced by the remote's copy")
     finally:
         cache.close()
-    failures = []
-    if plan.outputs:
-        count, failed = dvc.pull(root, plan.outputs, remote)
-        pulled += count
-        failures = [Failure(_display(root, p), "DVC could not check it out") for p in failed]
+    count, failures = _pull_outputs(root, plan.outputs, remote)
+    pulled += count
     checked = verify(root, plan.manifests, use_cache=use_cache)
     problems = []
     for problem in checked.problems:
@@ -271,6 +264,15 @@ def pull(
         tuple(failures),
         tuple(notes),
     )
+
+
+def _pull_outputs(root: Path, outputs: list[Path], remote: str | None) -> tuple[int, list[Failure]]:
+    from toolkit.bridges import dvc
+
+    if not outputs:
+        return 0, []
+    count, failed = dvc.pull(root, outputs, remote)
+    return count, [Failure(_display(root, p), "DVC could not check it out") for p in failed]
 
 
 def _to_check_out(
