@@ -169,3 +169,18 @@ def test_validate_never_echoes_a_token(
         shown = json.dumps(json.loads(out), ensure_ascii=False) if output == "json" else out
         assert HF_TOKEN not in shown
         assert f"hf_{HF_TOKEN[3:5]}…{HF_TOKEN[-2:]}" in shown
+
+
+def test_an_audit_check_is_redacted_whole() -> None:
+    from toolkit.core.findings import CheckResult, Finding
+    from toolkit.workflows.validation.secrets_report import redacted_check
+
+    check = CheckResult(
+        "runbook.commands",
+        f"HF_TOKEN={HF_TOKEN} keel pull",
+        (f"+ command: HF_TOKEN={HF_TOKEN}",),
+        (Finding(None, 0, f"step uses {HF_TOKEN}", ref=None, check="runbook"),),
+    )
+    shown = redacted_check(check)
+    assert HF_TOKEN not in repr(shown)
+    assert shown.status == check.status

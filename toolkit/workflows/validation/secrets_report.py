@@ -15,10 +15,10 @@ from toolkit.core.reporters import Report, as_json, count, text, with_check
 from toolkit.core.text import redact
 
 if TYPE_CHECKING:
-    from toolkit.core.findings import Finding
+    from toolkit.core.findings import CheckResult, Finding
     from toolkit.workflows.validation.secrets import ScanResult
 
-__all__ = ["as_json", "redacted", "report", "text"]
+__all__ = ["as_json", "redacted", "redacted_check", "report", "text"]
 
 
 def report(result: ScanResult) -> Report:
@@ -47,4 +47,15 @@ def redacted(finding: Finding) -> Finding:
         message=redact(finding.message),
         ref=redact(finding.ref) if finding.ref else finding.ref,
         field=redact(finding.field) if finding.field else finding.field,
+    )
+
+
+def redacted_check(check: CheckResult) -> CheckResult:
+    """An audit check (or any CheckResult) with its message, evidence and findings redacted:
+    what the audit's reports and its Audit manifest may quote from manifests and diffs."""
+    return replace(
+        check,
+        message=redact(check.message),
+        evidence=tuple(redact(line) for line in check.evidence),
+        findings=tuple(redacted(f) for f in check.findings),
     )
