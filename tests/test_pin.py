@@ -17,7 +17,7 @@ import yaml
 from factories import safetensors_bytes
 
 from toolkit.cli import main
-from toolkit.core.errors import ChecksumError, UsageError
+from toolkit.core.errors import ChecksumError, KeelError, UsageError
 from toolkit.workflows.artifacts.pin import pin
 from toolkit.workflows.artifacts.pin_values import PinRequest
 from toolkit.workflows.authoring.init import init
@@ -586,3 +586,55 @@ def test_a_malformed_header_is_refused_before_anything_is_written(
     assert "model.safetensors: tensor 'w': " in err
     assert problem in err
     assert _listing(repo) == before
+
+
+def _without_dvc_cache(listing: dict[str, bytes]) -> dict[str, bytes]:
+    """DVC's cache and temp files: content-addressed objects may stay, nothing points at them."""
+    return {k: v for k, v in listing.items() if not k.startswith((".dvc/cache/", ".dvc/tmp/"))}
+
+
+def _failing_tokenizer_track(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC fails on the second kind pin tracks, after the Model is written and tracked."""
+    from toolkit.core.errors import DvcError
+    from toolkit.workflows.artifacts import pin as pin_module
+
+    real = pin_module.track_copies
+
+    def track_copies(root: Path, kind: str, *args: Any) -> bool:
+        if kind == "Tokenizer":
+            raise DvcError("dvc add failed: no space left on device")
+        return real(root, kind, *args)
+
+    monkeypatch.setattr(pin_module, "track_copies", track_copies)
+
+
+def test_a_failure_while_writing_puts_the_repository_back(
+    repo: Path, hub: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _listing(repo)
+    _failing_tokenizer_track(monkeypatch)
+    args = ["pin", "acme/tiny", "--name", "tiny", "--cache-dir", str(hub), "--root", str(repo)]
+
+    assert main([*args, "--owner", "ml@example.com"]) == 2
+
+    assert capsys.readouterr().err == "keel: error: dvc add failed: no space left on device\n"
+    assert _without_dvc_cache(_listing(repo)) == _without_dvc_cache(before)
+    assert not (repo / ARTIFACTS).exists()
+
+
+def test_a_failed_repin_keeps_the_pinned_revision_and_its_weights(
+    repo: Path, hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pin(repo, _request(hub))
+    pinned = _listing(repo)
+    assert not [k for k in pinned if k.endswith(".keel-undo")]  # a success drops its links
+    add_revision(hub, COMMIT_2, _snapshot_files(**{"model.safetensors": _weights(2.0)}))
+    _failing_tokenizer_track(monkeypatch)
+
+    with pytest.raises(KeelError, match="no space left"):
+        pin(repo, _request(hub, owner=None))
+
+    assert _without_dvc_cache(_listing(repo)) == _without_dvc_cache(pinned)
+    assert (repo / ARTIFACTS / "model.safetensors").read_bytes() == _weights()
+    assert not list((repo / ARTIFACTS).glob(".*keel-undo"))
+    assert validate(repo).findings == ()

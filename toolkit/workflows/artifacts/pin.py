@@ -23,7 +23,7 @@ from toolkit.core.errors import UsageError
 from toolkit.core.hashing import hash_file, parallel_map
 from toolkit.core.manifest_writer import create_manifest
 from toolkit.manifests.base import PICKLE_SUFFIXES, is_name
-from toolkit.workflows.artifacts.pin_files import copy_all, track_copies
+from toolkit.workflows.artifacts.pin_files import Undo, copy_all, track_copies
 from toolkit.workflows.artifacts.pin_manifests import (
     current_manifests,
     manifest_document,
@@ -73,21 +73,29 @@ def pin(root: Path, request: PinRequest) -> PinResult:
         for kind, spec in specs.items()
     }
 
-    copied = copy_all(root, root / directory, pinned, request.use_cache)
-    created: list[Path] = []
-    updated: list[Path] = []
-    dropped: list[str] = []
-    for kind, document in documents.items():
-        existing = current[kind]
-        path = (
-            create_manifest(root, kind, request.name, document) if existing is None else existing[0]
-        )
-        changed = existing is not None and update_manifest(existing, document, dropped)
-        tracked = track_copies(root, kind, request.name, root / directory, groups[kind])
-        if existing is None:
-            created.append(path)
-        elif changed or tracked:
-            updated.append(path)
+    undo = Undo.before_writing(root, directory, pinned, documents, current, request.name)
+    try:
+        copied = copy_all(root, root / directory, pinned, request.use_cache)
+        created: list[Path] = []
+        updated: list[Path] = []
+        dropped: list[str] = []
+        for kind, document in documents.items():
+            existing = current[kind]
+            path = (
+                create_manifest(root, kind, request.name, document)
+                if existing is None
+                else existing[0]
+            )
+            changed = existing is not None and update_manifest(existing, document, dropped)
+            tracked = track_copies(root, kind, request.name, root / directory, groups[kind])
+            if existing is None:
+                created.append(path)
+            elif changed or tracked:
+                updated.append(path)
+    except BaseException:
+        undo.restore()
+        raise
+    undo.discard()
     pinned_paths = {p.file.relative for p in pinned}
     return PinResult(
         request.name, source.kind, source.subject, source.repo_id, source.revision,

@@ -2,23 +2,27 @@
 
 A copy goes through a temp file that is hashed on the way, synced and renamed, so a kill
 leaves the old file or the new one; DVC then tracks the copies, which must still hold the
-bytes pin checked.
+bytes pin checked. `Undo` keeps what those writes replace, so that a failure part-way
+puts the repository back as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import ChecksumError, UsageError
 from toolkit.core.hashing import CHUNK
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
+    from toolkit.manifests.base import Manifest
     from toolkit.workflows.artifacts.pin_values import PinnedFile
 
 
@@ -87,3 +91,87 @@ def track_copies(
                 f"{expected.get(fingerprint.path)}, now {fingerprint.sha256}); run keel pin again"
             )
     return result.manifest_changed
+
+
+@dataclass
+class Undo:
+    """What pin's writes will replace, kept so that `restore` puts it back: the bytes of the
+    small files (manifests, `.dvc` files, `.gitignore`s), a hard link to each weight or other
+    copy it may replace (no bytes are copied), and the files and folders that did not exist."""
+
+    small: dict[Path, bytes | None] = field(default_factory=dict)
+    replaced: dict[Path, Path | None] = field(default_factory=dict)
+    folders: list[Path] = field(default_factory=list)
+
+    @classmethod
+    def before_writing(
+        cls,
+        root: Path,
+        directory: str,
+        pinned: Sequence[PinnedFile],
+        documents: Mapping[str, Any],
+        current: Mapping[str, tuple[Path, Manifest] | None],
+        name: str,
+    ) -> Undo:
+        from toolkit.core.templates import new_manifest_path
+
+        undo = cls()
+        for kind in documents:
+            existing = current[kind]
+            undo._keep(existing[0] if existing else new_manifest_path(root, kind, name))
+        for pinned_file in pinned:
+            target = root / directory / pinned_file.file.relative
+            undo._keep(target.with_name(target.name + ".dvc"))
+            undo._keep(target.parent / ".gitignore")
+            undo._link(target)
+        return undo
+
+    def _keep(self, path: Path) -> None:
+        if path not in self.small:
+            self.small[path] = path.read_bytes() if path.is_file() else None
+            self._folders(path.parent)
+
+    def _link(self, path: Path) -> None:
+        if path in self.replaced:
+            return
+        self._folders(path.parent)
+        if not path.is_file():
+            self.replaced[path] = None
+            return
+        backup = path.with_name(f".{path.name}.keel-undo")
+        backup.unlink(missing_ok=True)
+        os.link(path, backup)
+        self.replaced[path] = backup
+
+    def _folders(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        self.folders += [f for f in missing if f not in self.folders]
+
+    def restore(self) -> None:
+        """Put back every kept file, remove every new one and the folders made for them."""
+        from toolkit.core.fsutil import write_atomic
+
+        for path, backup in self.replaced.items():
+            if backup is None:
+                path.unlink(missing_ok=True)
+            elif path.exists() and path.samefile(backup):
+                backup.unlink()  # never replaced (rename() between two links does nothing)
+            else:
+                os.replace(backup, path)
+        for path, data in self.small.items():
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_atomic(path, data)
+        for folder in sorted(self.folders, key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: made by this pin, and nothing else came
+
+    def discard(self) -> None:
+        """The writes succeeded: drop the hard links."""
+        for backup in self.replaced.values():
+            if backup is not None:
+                backup.unlink(missing_ok=True)
