@@ -11,7 +11,7 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import DvcError
 from toolkit.core.fsutil import write_atomic
@@ -149,34 +149,13 @@ def remote_sha256s(root: Path, md5s: list[str], remote: str | None = None) -> di
     reads local remotes first: a corruption is then reported with both digests, and the
     evidence stays in place. Cloud remotes are not read twice; an empty dict means "not checked".
     """
-    import hashlib
+    from toolkit.core.digests import sha256_file
 
-    repo, dvc_exception = _open(root)
-    try:
-        odb = repo.cloud.get_remote_odb(remote, "pull")
-        if odb.fs.protocol not in ("local", "file"):
-            return {}
-        if not odb.fs.exists(odb.path):
-            raise DvcError(
-                f"the DVC remote directory {odb.path} does not exist on this machine; a local "
-                "remote serves one machine: add a shared one (docs/artifacts.md, Remotes)"
-            )
-        found: dict[str, str | None] = {}
-        for md5 in md5s:
-            path = odb.oid_to_path(md5)
-            if not odb.fs.exists(path):
-                found[md5] = None
-                continue
-            digest = hashlib.sha256()
-            with odb.fs.open(path, "rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
-            found[md5] = digest.hexdigest()
-        return found
-    except dvc_exception as error:
-        raise DvcError(f"cannot read the DVC remote: {error}") from error
-    finally:
-        repo.close()
+    objects = local_remote(root, remote)
+    if objects is None:
+        return {}
+    paths = {md5: remote_object(objects, md5) for md5 in md5s}
+    return {md5: sha256_file(p) if p.is_file() else None for md5, p in paths.items()}
 
 
 @contextlib.contextmanager
@@ -239,25 +218,8 @@ def staged_copies(source: Path, targets: Sequence[Path]) -> Iterator[tuple[Copie
             handles.append(os.fdopen(fd, "wb", buffering=0))
         sha, md5 = hashlib.sha256(), hashlib.md5()
         size = 0
-        buffers = (mmap.mmap(-1, COPY_CHUNK), mmap.mmap(-1, COPY_CHUNK))
-        with (
-            source.open("rb", buffering=0) as reader,
-            ThreadPoolExecutor(max_workers=1) as md5_thread,
-        ):
-            pending: Future[None] | None = None
-            turn = 0
-            while n := reader.readinto(buffers[turn]):
-                chunk = memoryview(buffers[turn])[:n]
-                if pending is not None:
-                    pending.result()
-                pending = md5_thread.submit(md5.update, chunk)
-                sha.update(chunk)
-                for handle in handles:
-                    handle.write(chunk)
-                size += n
-                turn = 1 - turn
-            if pending is not None:
-                pending.result()
+        with source.open("rb", buffering=0) as reader:
+            size = _pipelined(reader, sha, md5, handles)
         for handle in handles:
             os.fsync(handle.fileno())
             handle.close()
@@ -267,6 +229,34 @@ def staged_copies(source: Path, targets: Sequence[Path]) -> Iterator[tuple[Copie
             handle.close()
         for temp in temps:
             temp.unlink(missing_ok=True)
+
+
+def _pipelined(reader: Any, sha: Any, md5: Any, handles: list[Any]) -> int:
+    """Read once; sha256 here, md5 and the writes each on their own thread (in order)."""
+    buffers = [mmap.mmap(-1, COPY_CHUNK) for _ in range(3)]
+    pending: list[list[Future[Any]]] = [[], [], []]
+    size, turn = 0, 0
+
+    def write(chunk: memoryview) -> None:
+        for handle in handles:
+            handle.write(chunk)
+
+    with ThreadPoolExecutor(1) as md5_thread, ThreadPoolExecutor(1) as writer:
+        while True:
+            for job in pending[turn]:
+                job.result()  # this buffer is free again
+            n = reader.readinto(buffers[turn])
+            if not n:
+                break
+            chunk = memoryview(buffers[turn])[:n]
+            pending[turn] = [md5_thread.submit(md5.update, chunk), writer.submit(write, chunk)]
+            sha.update(chunk)
+            size += n
+            turn = (turn + 1) % 3
+        for jobs in pending:
+            for job in jobs:
+                job.result()
+    return size
 
 
 def publish(temp: Path, target: Path, mode: int) -> None:

@@ -6,6 +6,8 @@ and md5 are computed, renamed into place only when both match."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 from toolkit.core.artifacts import pinned_files
 from toolkit.core.dvcfiles import read_dvc_file
 from toolkit.core.errors import DvcError
+from toolkit.core.fsutil import display
 from toolkit.core.hashing import FileStat, hash_file
 from toolkit.core.statcache import Cached, open_cache
 from toolkit.manifests import Deployment, Evaluation
@@ -53,10 +56,8 @@ class Transfer:
 
 @dataclass(frozen=True)
 class _Plan:
-    files: list[tuple[PinnedFile, str]]
-    """Pinned files tracked one by one, with the md5 their `.dvc` file records."""
-    outputs: list[Path]
-    """Other `.dvc` files (Evaluation outputs), moved by DVC itself."""
+    files: list[tuple[PinnedFile, str]]  # tracked one by one, with their `.dvc` file's md5
+    outputs: list[Path]  # other `.dvc` files (Evaluation outputs), moved by DVC itself
     refused: list[tuple[PinnedFile, str]]
     untracked: list[str]
     manifests: list[str]
@@ -73,15 +74,15 @@ def _plan(root: Path, refs: Sequence[str]) -> tuple[_Plan, list[Path]]:
             tracked.append((file, recorded.md5))
             targets.append(dvc_path)
         elif recorded is not None or dvc_path.is_file():
-            refused.append((file, f"{_display(root, dvc_path)} records no single file's md5"))
+            refused.append((file, f"{display(dvc_path, root)} records no single file's md5"))
         elif (directory := _tracked_directory(root, file)) is not None:
-            dvc_name = _display(root, directory.with_name(directory.name + ".dvc"))
+            dvc_name = display(directory.with_name(directory.name + ".dvc"), root)
             refused.append(
                 (
                     file,
-                    f"tracked by DVC as part of the directory {_display(root, directory)} "
+                    f"tracked by DVC as part of the directory {display(directory, root)} "
                     f"({dvc_name}); keel moves files tracked one by one: run "
-                    f"`dvc remove {dvc_name}` then `keel track {_display(root, directory)} "
+                    f"`dvc remove {dvc_name}` then `keel track {display(directory, root)} "
                     f"--into {file.ref}`",
                 )
             )
@@ -100,13 +101,6 @@ def _tracked_directory(root: Path, file: PinnedFile) -> Path | None:
         if (root / parent.with_name(parent.name + ".dvc")).is_file():
             return root / parent
     return None
-
-
-def _display(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def outputs_files(graph: Graph, refs: Sequence[str]) -> list[str]:
@@ -144,9 +138,9 @@ def push(root: Path, refs: Sequence[str] = (), remote: str | None = None) -> Tra
             failures.append(Failure(file.relative, _no_cache_object(root, file, md5)))
     for dvc_path in plan.outputs:
         recorded = read_dvc_file(dvc_path)
-        label = _display(root, dvc_path.with_suffix(""))
+        label = display(dvc_path.with_suffix(""), root)
         if recorded is None or not recorded.md5:
-            failures.append(Failure(label, f"{_display(root, dvc_path)} records no md5"))
+            failures.append(Failure(label, f"{display(dvc_path, root)} records no md5"))
         elif not dvc.cache_object(root, recorded.md5).is_file():
             failures.append(
                 Failure(label, f"not in .dvc/cache (md5 {recorded.md5}); run `dvc add` again")
@@ -198,7 +192,7 @@ def _corrupted(root: Path, md5: str, sha256: str | None) -> str | None:
 
     obj = dvc.cache_object(root, md5)
     found = hash_file(obj, md5=True)
-    where = _display(root, obj)
+    where = display(obj, root)
     if found.md5 != md5:
         return f"the cache object {where} is corrupted (its md5 is {found.md5})"
     if sha256 is not None and found.sha256 != sha256:
@@ -243,7 +237,7 @@ def pull(
                 field, reason = reasons[path]
                 reasons[path] = (field, f"{reason}; and {note}")
             else:
-                notes.append(f"{_display(root, path)}: {note}; replaced by the remote's copy")
+                notes.append(f"{display(path, root)}: {note}; replaced by the remote's copy")
     finally:
         cache.close()
     count, failures = _pull_outputs(root, plan.outputs, remote)
@@ -272,7 +266,7 @@ def _pull_outputs(root: Path, outputs: list[Path], remote: str | None) -> tuple[
     if not outputs:
         return 0, []
     count, failed = dvc.pull(root, outputs, remote)
-    return count, [Failure(_display(root, p), "DVC could not check it out") for p in failed]
+    return count, [Failure(display(p, root), "DVC could not check it out") for p in failed]
 
 
 def _to_check_out(
@@ -319,19 +313,27 @@ def _check_out(
     if not source.is_file():
         return ""
     workspace = file.absolute(root)
-    with dvc.staged_copies(source, [workspace, *also]) as (copied, temps):
-        if copied.sha256 != file.sha256 or copied.md5 != md5:
-            return copied.sha256
-        for temp, target in zip(temps[1:], also, strict=True):
-            dvc.publish(temp, target, 0o444)
-        dvc.publish(temps[0], workspace, _default_mode())
-    tensor = None
-    if file.tensor_digest is not None:
-        from toolkit.core.digests import canonical_tensor_digest
-
-        tensor = canonical_tensor_digest(workspace)
-    cache.put(workspace, FileStat.of(workspace), Cached(copied.sha256, copied.md5, tensor))
+    with ThreadPoolExecutor(1) as tensor_thread:  # the same bytes, read while they are copied
+        tensor = tensor_thread.submit(_tensor_digest, source) if file.tensor_digest else None
+        with dvc.staged_copies(source, [workspace, *also]) as (copied, temps):
+            if copied.sha256 != file.sha256 or copied.md5 != md5:
+                return copied.sha256
+            for temp, target in zip(temps[1:], also, strict=True):
+                dvc.publish(temp, target, 0o444)
+            dvc.publish(temps[0], workspace, _default_mode())
+        digest = tensor.result() if tensor is not None else None
+    cache.put(workspace, FileStat.of(workspace), Cached(copied.sha256, copied.md5, digest))
     return None
+
+
+def _tensor_digest(path: Path) -> str | None:
+    from toolkit.core.digests import canonical_tensor_digest
+    from toolkit.core.errors import ManifestError
+
+    try:
+        return canonical_tensor_digest(path)
+    except (ManifestError, ValueError):
+        return None  # verify computes it again and reports why
 
 
 def _fetch(
@@ -388,13 +390,11 @@ def _fetch(
 def _corrupt_note(root: Path, md5: str, found: str) -> str:
     from toolkit.bridges import dvc
 
-    where = _display(root, dvc.cache_object(root, md5))
+    where = display(dvc.cache_object(root, md5), root)
     return f"the cache object {where} is corrupted (sha256 {found})"
 
 
 def _default_mode() -> int:
-    import os
-
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
