@@ -204,10 +204,13 @@ def _temp_beside(target: Path) -> tuple[int, Path]:
 
 
 @contextlib.contextmanager
-def staged_copies(source: Path, targets: Sequence[Path]) -> Iterator[tuple[Copied, list[Path]]]:
-    """Copy `source` into a temp file beside each target in one read, hashing sha256 and md5
-    of the bytes written; each temp is fsynced. Yields (digests, temps): the caller checks the
-    digests and `publish`es the temps, or not; temps left over are removed on the way out."""
+def staged_copies(
+    source: Path, targets: Sequence[Path], *, md5: bool = True
+) -> Iterator[tuple[Copied, list[Path]]]:
+    """Copy `source` into a temp file beside each target in one read, hashing sha256 (and md5
+    unless told not to: then Copied.md5 is "") of the bytes written; each temp is fsynced.
+    Yields (digests, temps): the caller checks the digests and `publish`es the temps, or not;
+    temps left over are removed on the way out."""
     temps: list[Path] = []
     handles = []
     try:
@@ -216,14 +219,13 @@ def staged_copies(source: Path, targets: Sequence[Path]) -> Iterator[tuple[Copie
             fd, temp = _temp_beside(target)
             temps.append(temp)
             handles.append(os.fdopen(fd, "wb", buffering=0))
-        sha, md5 = hashlib.sha256(), hashlib.md5()
-        size = 0
+        sha, md5_hash = hashlib.sha256(), hashlib.md5() if md5 else None
         with source.open("rb", buffering=0) as reader:
-            size = _pipelined(reader, sha, md5, handles)
+            size = _pipelined(reader, sha, md5_hash, handles)
         for handle in handles:
             os.fsync(handle.fileno())
             handle.close()
-        yield Copied(sha.hexdigest(), md5.hexdigest(), size), temps
+        yield Copied(sha.hexdigest(), md5_hash.hexdigest() if md5_hash else "", size), temps
     finally:
         for handle in handles:
             handle.close()
@@ -249,7 +251,9 @@ def _pipelined(reader: Any, sha: Any, md5: Any, handles: list[Any]) -> int:
             if not n:
                 break
             chunk = memoryview(buffers[turn])[:n]
-            pending[turn] = [md5_thread.submit(md5.update, chunk), writer.submit(write, chunk)]
+            pending[turn] = [writer.submit(write, chunk)]
+            if md5 is not None:
+                pending[turn].append(md5_thread.submit(md5.update, chunk))
             sha.update(chunk)
             size += n
             turn = (turn + 1) % 3

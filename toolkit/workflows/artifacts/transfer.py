@@ -31,10 +31,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Failure:
-    """A file that was not pushed or not pulled, and why."""
-
-    path: str
-    reason: str
+    path: str  # a file that was not pushed or not pulled
+    reason: str  # and why
 
     def render(self) -> str:
         return f"{self.path}: {self.reason}"
@@ -104,8 +102,7 @@ def _tracked_directory(root: Path, file: PinnedFile) -> Path | None:
 
 
 def outputs_files(graph: Graph, refs: Sequence[str]) -> list[str]:
-    """Evaluation outputs files (kept by DVC) that `refs` need: those of the named
-    Evaluations and of a named Deployment's evaluations; all of them when `refs` is empty."""
+    """Evaluation outputs files (kept by DVC) that `refs` need (all when `refs` is empty)."""
     if refs:
         wanted: list[str] = []
         for ref in refs:
@@ -208,8 +205,8 @@ def pull(
     use_cache: bool = True,
     force: bool = False,
 ) -> Transfer:
-    """Pull what `refs` need, then verify every pinned file. A workspace file that differs
-    from its manifest is replaced only with `force`, and only by bytes that match."""
+    """Pull what `refs` need, then verify every pinned file. A differing workspace file is
+    replaced only with `force`, and only by bytes that match."""
     from toolkit.bridges import dvc
 
     plan, targets = _plan(root, refs)
@@ -315,14 +312,16 @@ def _check_out(
     workspace = file.absolute(root)
     with ThreadPoolExecutor(1) as tensor_thread:  # the same bytes, read while they are copied
         tensor = tensor_thread.submit(_tensor_digest, source) if file.tensor_digest else None
-        with dvc.staged_copies(source, [workspace, *also]) as (copied, temps):
-            if copied.sha256 != file.sha256 or copied.md5 != md5:
+        # sha256 proves the bytes; their md5 (DVC's name) is computed unless the manifest has it
+        named = file.md5 == md5
+        with dvc.staged_copies(source, [workspace, *also], md5=not named) as (copied, temps):
+            if copied.sha256 != file.sha256 or not (named or copied.md5 == md5):
                 return copied.sha256
             for temp, target in zip(temps[1:], also, strict=True):
                 dvc.publish(temp, target, 0o444)
             dvc.publish(temps[0], workspace, _default_mode())
         digest = tensor.result() if tensor is not None else None
-    cache.put(workspace, FileStat.of(workspace), Cached(copied.sha256, copied.md5, digest))
+    cache.put(workspace, FileStat.of(workspace), Cached(copied.sha256, copied.md5 or None, digest))
     return None
 
 
