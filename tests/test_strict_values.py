@@ -72,6 +72,13 @@ CASES = [
         "Deployment, Audit, got 'Datset'; did you mean 'Dataset'?",
     ),
     (
+        "eval-search-canary",
+        "  dataset: Dataset/canary\n",
+        "  dataset: Dataset/canery\n",
+        "Evaluation/search-canary: spec.dataset: Dataset/canery does not exist in the manifests; "
+        "did you mean Dataset/canary?",
+    ),
+    (
         "deployment",
         "  model: Model/base\n",
         '  model: "Model/base\\n"\n',

@@ -8,11 +8,13 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit.bridges.ml import FINGERPRINT_PACKAGES
+
 if TYPE_CHECKING:
     from toolkit.manifests.evaluation import EvaluationSpec
 
-# the library versions recorded are the ones the ML bridge fingerprints (one list, there)
-TOOLS = ("torch", "transformers", "peft", "torchao", "tokenizers", "safetensors")
+# the library versions recorded are the ones the ML bridge fingerprints: one list, there
+TOOLS = FINGERPRINT_PACKAGES
 FINGERPRINT_ENVIRONMENT = ("cpuCapability", "quantizedEngine")
 FINGERPRINT_HARDWARE = ("cpu", "threads")
 LOCK_FILE = "requirements.lock"
