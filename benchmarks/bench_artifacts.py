@@ -14,9 +14,9 @@ spec.directory holds it) and a plain git + DVC repository (B), warms the page ca
      (target keel <= 0.4x dvc status);
   4. the same with the weights `touch`ed before every run, so both hash again (keel sha256,
      DVC md5); informational;
-  5. `keel pull --no-cache` (which verifies sha256) vs `dvc pull` then `sha256sum`, each from
-     its own local remote, with the workspace file and `.dvc/cache` deleted before every run
-     (target keel <= 1.3x).
+  5. `keel pull` (which verifies sha256 and the tensor digest of the bytes it writes, hashing
+     while it copies) vs `dvc pull` then `sha256sum`, each from its own local remote, with the
+     workspace file and `.dvc/cache` deleted before every run (target keel <= 1.3x).
 Whole processes are timed, median of --repeat (step 2 makes fresh repositories every time).
 Targets are reported, never asserted; exits non-zero only if a tool reports failure.
 """
@@ -196,7 +196,7 @@ def main() -> int:
             data.unlink()
 
         def keel_pull() -> None:
-            run_ok([KEEL, "pull", "--no-cache"], a, env)
+            run_ok([KEEL, "pull"], a, env)
 
         def dvc_pull() -> None:
             run_ok([DVC, "pull", "-q"], b, env)
