@@ -48,6 +48,7 @@ class Fakes:
     def __init__(self) -> None:
         self.done: Counter[str] = Counter()
         self.failing: set[str] = set()
+        self.reproduction_fails = False  # reproduce returns a failed stage (once)
 
     def call(self, step: str) -> None:
         if step in self.failing:
@@ -110,13 +111,15 @@ def _measure_again(root: Path, *args: Any) -> None:
 
 def _fake_reproduce(state: Fakes) -> Callable[..., Any]:
     from toolkit.bridges.git import clone_at
-    from toolkit.workflows.reproduce.reproduce import PASSED, Reproduction, StageResult
+    from toolkit.workflows.reproduce.reproduce import FAILED, PASSED, Reproduction, StageResult
 
     def reproduce(source: Path, deployment: str, **options: Any) -> Reproduction:
         state.call("reproduce")
         workdir = options["workdir"]
         commit = clone_at(source, "HEAD", workdir)
-        stage = StageResult(1, "validate", PASSED, 0.01, f"cloned {commit[:12]}")
+        status = FAILED if state.reproduction_fails else PASSED
+        state.reproduction_fails = False
+        stage = StageResult(1, "validate", status, 0.01, f"cloned {commit[:12]}")
         options["on_stage"](stage)
         return Reproduction(deployment, "HEAD", commit, str(workdir), (stage,), 0.01)  # type: ignore[arg-type]
 
@@ -213,6 +216,26 @@ def test_everything_done_runs_push_and_reproduce_again_and_exits_0(
         pin=1, train=1, quantize=1, evaluate=EVALUATIONS, push=2, reproduce=2
     )
     assert "1-4. the example deployment: committed " in out
+
+
+def test_a_failed_reproduction_is_tried_again_without_redoing_the_steps(
+    fakes: Fakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "demo"
+    fakes.reproduction_fails = True
+    code, out, _ = _run(root, capsys)
+    assert code == 1
+    assert "FAILED at stage 1" in out
+    assert out.splitlines()[-1] == (
+        f"to push and reproduce again, the committed steps kept: keel demo {root}"
+    )
+
+    code, out, err = _run(root, capsys)
+
+    assert code == 0, out + err
+    _assert_each_step_committed_once(root)
+    assert (fakes.done["pin"], fakes.done["push"], fakes.done["reproduce"]) == (1, 2, 2)
+    assert list(tmp_path.glob("demo-reproduced-*")) == []
 
 
 def test_uncommitted_measurements_stop_the_next_run_until_looked_at(

@@ -54,9 +54,7 @@ def demo(
     if result.validation is not None and not result.validation.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
     if manifests_only:
-        click.echo(
-            f"Next: cd {directory} && keel validate   (keel is in .venv/bin after bootstrap)"
-        )
+        _echo(f"Next: cd {directory} && keel validate   (keel is in .venv/bin after bootstrap)")
         _say_leftovers(_leftovers(result.root))
         return
     _story(result, keep)
@@ -66,33 +64,33 @@ def _say_example(result: DemoResult) -> None:
     from toolkit.core.reporters import text
 
     if result.started_over:
-        click.echo(f"--force: deleted {result.root}, a demo repository, to start over")
+        _echo(f"--force: deleted {result.root}, a demo repository, to start over")
     if result.initialised is None:
         assert result.state is not None
         steps = ", ".join(step for step, _, _ in result.state.done)
-        click.echo(f"resuming {result.root}: an earlier run committed {steps}")
-        click.echo(f"1-4. the example deployment: committed {result.done['example'][:12]}")
+        _echo(f"resuming {result.root}: an earlier run committed {steps}")
+        _echo(f"1-4. the example deployment: committed {result.done['example'][:12]}")
         return
-    click.echo(f"1. keel init {result.root}")
+    _echo(f"1. keel init {result.root}")
     for line in result.initialised.done:
-        click.echo(f"     created  {line}")
+        _echo(f"     created  {line}")
     for line in result.initialised.kept:
-        click.echo(f"     kept     {line}")
-    click.echo(f"2. wrote the example deployment: {len(result.copied)} files")
+        _echo(f"     kept     {line}")
+    _echo(f"2. wrote the example deployment: {len(result.copied)} files")
     manifests = [c for c in result.copied if c.startswith("manifests/")]
     for copied in manifests:
-        click.echo(f"     {copied}")
+        _echo(f"     {copied}")
     others = len(result.copied) - len(manifests)
     if others:
-        click.echo(f"     and {others} dataset files under artifacts/datasets/")
-    click.echo("3. keel validate")
+        _echo(f"     and {others} dataset files under artifacts/datasets/")
+    _echo("3. keel validate")
     assert result.validation is not None
     for line in text(result.validation).splitlines():
-        click.echo(f"     {line}")
+        _echo(f"     {line}")
     if result.commit:
-        click.echo(f"4. committed {result.commit[:12]}: the example semantic-search deployment")
+        _echo(f"4. committed {result.commit[:12]}: the example semantic-search deployment")
     else:
-        click.echo("4. nothing new to commit")
+        _echo("4. nothing new to commit")
 
 
 def _story(result: DemoResult, keep: bool) -> None:
@@ -114,21 +112,22 @@ def _story(result: DemoResult, keep: bool) -> None:
         story = tell_story(result.root, done=result.done, keep=keep, say=say, on_stage=on_stage)
     except BaseException:
         _say_leftovers(_leftovers(result.root))
-        click.echo(f"to resume after the last committed step: keel demo {result.root}")
+        _echo(f"to resume after the last committed step: keel demo {result.root}")
         raise
     assert story.reproduction is not None
-    click.echo("")
-    click.echo(to_markdown(story.reproduction))
-    click.echo(f"report: {story.report} (and .json beside it)")
+    _echo("")
+    _echo(to_markdown(story.reproduction))
+    _echo(f"report: {story.report} (and .json beside it)")
     _say_leftovers(_leftovers(result.root, story.report, story.clone))
     if not story.reproduction.ok:
+        _echo(f"to push and reproduce again, the committed steps kept: keel demo {result.root}")
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
 
 
 def _echo(line: str) -> None:
-    """A line on stdout, told to click as `sys.stdout` of the moment: while a progress display
-    is on the same terminal, that is rich's proxy, which prints the line above the display
-    (click's own cached stream would write under it)."""
+    """A line on stdout, given to click as the `sys.stdout` of the moment: while a progress
+    display is on the same terminal, that is rich's proxy, which prints the line above the
+    display (click's own cached stream would write it into the display's line)."""
     click.echo(line, file=sys.stdout)
 
 
@@ -139,14 +138,14 @@ def _leftovers(root: Path, report: Path | None = None, clone: Path | None = None
 
 
 def _say_leftovers(left: Leftovers) -> None:
-    click.echo("")
-    click.echo("left in place:")
-    click.echo(f"     repository  {left.repository}")
-    click.echo(f"     DVC remote  {left.remote or 'none'}")
+    _echo("")
+    _echo("left in place:")
+    _echo(f"     repository  {left.repository}")
+    _echo(f"     DVC remote  {left.remote or 'none'}")
     if left.report is not None:
-        click.echo(f"     report      {left.report}")
+        _echo(f"     report      {left.report}")
     if left.clone is not None:
-        click.echo(f"     clone       {left.clone}")
+        _echo(f"     clone       {left.clone}")
     if left.remote is not None and left.local_remote is None:
-        click.echo(f"     (the remote {left.remote} is not a local directory: delete it there)")
-    click.echo(f"delete them all: {left.delete_command()}")
+        _echo(f"     (the remote {left.remote} is not a local directory: delete it there)")
+    _echo(f"delete them all: {left.delete_command()}")
