@@ -241,12 +241,12 @@ def pull(
     pulled += count
     checked = verify(root, plan.manifests, use_cache=use_cache)
     problems = []
-    for problem in checked.problems:
+    for problem in checked.problems:  # one line per file keel did not pull, with the reason
         path = problem.file.absolute(root)
-        if path in reasons:
-            problems.append(Problem(problem.file, *reasons[path]))
-        else:
+        if path not in reasons:
             problems.append(problem)
+        elif reasons[path][1] not in (p.message for p in problems):
+            problems.append(Problem(problem.file, *reasons[path]))
     return Transfer(
         tuple(targets),
         tuple(plan.untracked),
