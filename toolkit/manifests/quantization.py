@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -46,8 +47,11 @@ class MemoryBudget(Strict):
 
     @model_validator(mode="after")
     def _adds_up(self) -> MemoryBudget:
-        expected = self.parameters * self.bytes_per_parameter * (1 + self.overhead)
-        if abs(self.total_bytes - expected) > max(1.0, expected * 0.001):
+        # exact: no float overflow (an integer past 1.8e308) and no infinity that passes
+        expected = (
+            self.parameters * Fraction(self.bytes_per_parameter) * (1 + Fraction(self.overhead))
+        )
+        if abs(self.total_bytes - expected) > max(Fraction(1), expected / 1000):
             raise ValueError(
                 f"totalBytes {self.total_bytes} does not equal parameters × bytesPerParameter × "
                 f"(1 + overhead) = {round(expected)}"
