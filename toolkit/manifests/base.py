@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 API_VERSION = "keel/v1"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# The name part of a `Kind/name` reference in the JSON Schemas: NAME_PATTERN with its 63-character
+# limit built in (a reference is one string, so the limit cannot be a maxLength).
+REF_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _NAME_RE = re.compile(NAME_PATTERN)
 SHA256_HEX_PATTERN = r"^[0-9a-f]{64}$"
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
@@ -44,11 +48,51 @@ def to_camel(name: str) -> str:
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+LARGEST_FLOAT = sys.float_info.max
+# Matches NaN and no other number: every comparison with NaN is false, so only NaN gets past a
+# minimum above a maximum (JSON has no NaN; YAML's .nan reaches JSON Schema validators as one).
+_NAN = {"type": "number", "minimum": 1, "maximum": -1}
+
+
+def given(name: str) -> dict[str, Any]:
+    """JSON Schema: the object has `name`, and not as null (an optional field that is set)."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def _finite_numbers(schema: dict[str, Any]) -> None:
+    """The JSON Schema counterpart of `allow_inf_nan=False`, for every `number` in `schema`:
+    bounded by the largest float (no infinity) and not NaN."""
+    if schema.get("type") == "number":
+        if "minimum" not in schema and "exclusiveMinimum" not in schema:
+            schema["minimum"] = -LARGEST_FLOAT
+        if "maximum" not in schema and "exclusiveMaximum" not in schema:
+            schema["maximum"] = LARGEST_FLOAT
+        schema["not"] = dict(_NAN)
+    for branch in schema.get("anyOf", []):
+        _finite_numbers(branch)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _finite_numbers(schema[key])
+
+
+def _json_schema_extra(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    for field in schema.get("properties", {}).values():
+        _finite_numbers(field)
+    schema.update(getattr(model, "SCHEMA_RULES", {}))
+
+
 class Strict(BaseModel):
     """Base of every manifest part: unknown fields are errors, names are camelCase in YAML, and
     values are taken as the document typed them: no string is read as a number, no boolean as
     a number, no number as a boolean or a string (pydantic's strict mode), and every float is
-    finite (NaN and infinity would pass every `>=` gate unnoticed)."""
+    finite (NaN and infinity would pass every `>=` gate unnoticed). An integer field takes a
+    float only when it is a whole number (`8.0`, `1e3`), as JSON Schema's `integer` does.
+
+    The generated JSON Schema says the same: numbers are finite there too, and `SCHEMA_RULES`
+    holds a model's cross-field rules that JSON Schema can express (the others are listed in
+    docs/manifests.md, "Rules that only keel checks")."""
+
+    SCHEMA_RULES: ClassVar[dict[str, Any]] = {}
 
     model_config = ConfigDict(
         extra="forbid",
@@ -57,7 +101,21 @@ class Strict(BaseModel):
         use_enum_values=True,
         strict=True,
         allow_inf_nan=False,
+        json_schema_extra=_json_schema_extra,
     )
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type, and JSON Schema's `integer` is any number without a fraction,
+    while YAML 1.2 reads `8.0` and `1e3` as floats: such a float is taken as its integer (a
+    float that is a whole number is exactly one integer). Anything else is left to strict
+    validation."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_whole_number)]
 
 
 def _iso_date(value: Any) -> Any:
@@ -121,7 +179,7 @@ class RefTo:
         kinds = "|".join(self.kinds)
         return {
             "type": "string",
-            "pattern": f"^({kinds})/{NAME_PATTERN[1:]}",
+            "pattern": f"^({kinds})/{REF_NAME_PATTERN}",
             "examples": [f"{self.kinds[0]}/my-{self.kinds[0].lower()}"],
         }
 
@@ -160,10 +218,23 @@ Digest = Annotated[
 ]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 Positive = Annotated[float, Field(gt=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
+# gt=0 before the validator: after it, pydantic's JSON Schema says `gt` (no such keyword)
+PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(_whole_number)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def _any_case(suffix: str) -> str:
+    """A pattern for `suffix` in any case, as `str.lower()` sees it (the Kelvin sign lowers to
+    k), without flags: ECMA-262 regexes (editors, check-jsonschema) have no inline (?i)."""
+    also = {"k": "\u212a"}
+    return "".join(
+        f"[{c}{c.upper()}{also.get(c, '')}]" if c.isalpha() else re.escape(c) for c in suffix
+    )
+
+
+PICKLE_PATTERN = "(" + "|".join(_any_case(s) for s in PICKLE_SUFFIXES) + ")$"
 
 
 def relative_path(value: str) -> str:
@@ -175,11 +246,16 @@ def relative_path(value: str) -> str:
 
 
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
+# What relative_path refuses, for the JSON Schemas: a leading / or \, a drive letter, a '..' part
+NOT_RELATIVE_PATTERN = r"^[/\\]|^[A-Za-z]:|(^|[/\\])\.\.([/\\]|$)"
 RelativePath = Annotated[
     str,
     StringConstraints(min_length=1, pattern=NO_CONTROL_CHARACTERS),
     AfterValidator(relative_path),
-    Field(description="A path relative to the repository root; no '..', no absolute paths."),
+    Field(
+        description="A path relative to the repository root; no '..', no absolute paths.",
+        json_schema_extra={"not": {"pattern": NOT_RELATIVE_PATTERN}},
+    ),
 ]
 
 
@@ -190,7 +266,7 @@ class FileEntry(Strict):
         description="Path of the file, relative to the artifact's directory."
     )
     sha256: Sha256Hex
-    size: int = Field(ge=0, description="Size in bytes.")
+    size: Integer = Field(ge=0, description="Size in bytes.")
     md5: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = Field(
         default=None,
         description="DVC's md5 of the file, recorded by `keel track`; `keel validate` checks it "
@@ -211,6 +287,22 @@ class PickleOptIn(Strict):
 
 class ArtifactFiles(Strict):
     """Fields shared by kinds that pin files: a directory and the files in it."""
+
+    # a pickle-based file needs allowPickle (each file listed once is keel's alone)
+    SCHEMA_RULES: ClassVar[dict[str, Any]] = {
+        "if": {
+            "required": ["files"],
+            "properties": {
+                "files": {
+                    "contains": {
+                        "required": ["path"],
+                        "properties": {"path": {"pattern": PICKLE_PATTERN}},
+                    }
+                }
+            },
+        },
+        "then": given("allowPickle"),
+    }
 
     directory: RelativePath = Field(
         description="Directory holding the files, relative to the repository root."

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from toolkit.manifests.base import ArtifactFiles, Manifest, NonEmpty, Strict
+from toolkit.manifests.base import ArtifactFiles, Integer, Manifest, NonEmpty, Strict
 
 
 class Provenance(Strict):
@@ -17,7 +17,7 @@ class Provenance(Strict):
 class DatasetSpec(ArtifactFiles):
     purpose: Literal["train", "eval", "canary", "holdout"]
     format: Literal["jsonl", "csv", "parquet", "text"] = "jsonl"
-    rows: int = Field(ge=0, description="Number of rows (examples) across all files.")
+    rows: Integer = Field(ge=0, description="Number of rows (examples) across all files.")
     license: NonEmpty
     provenance: Provenance
     contains_pii: bool = Field(description="Does any row hold personal data?")

@@ -11,6 +11,7 @@ from toolkit.manifests.base import (
     DatasetRef,
     DecisionRef,
     EvaluationRef,
+    Integer,
     Manifest,
     ModelRef,
     NonEmpty,
@@ -38,7 +39,7 @@ class RateLimit(Strict):
 
 class ErrorCode(Strict):
     code: NonEmpty = Field(description="Stable machine-readable code, e.g. input_too_long.")
-    status: int = Field(ge=400, le=599, description="HTTP status.")
+    status: Integer = Field(ge=400, le=599, description="HTTP status.")
     meaning: NonEmpty
 
 

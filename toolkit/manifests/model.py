@@ -5,11 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from toolkit.manifests.base import ArtifactFiles, Manifest, NonEmpty, PositiveInt, Strict
+from toolkit.manifests.base import (
+    ArtifactFiles,
+    Manifest,
+    NonEmpty,
+    PositiveInt,
+    Strict,
+    given,
+)
 
 _COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".onnx")
@@ -56,6 +63,10 @@ class LocalSource(Strict):
 
 class Source(Strict):
     """Where the files came from: exactly one of hub, package or local."""
+
+    SCHEMA_RULES: ClassVar[dict[str, Any]] = {
+        "oneOf": [given("hub"), given("package"), given("local")]
+    }
 
     hub: HubSource | None = None
     package: PackageSource | None = None

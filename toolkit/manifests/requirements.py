@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic import Strict as StrictMarker
 
-from toolkit.manifests.base import DatasetRef, Manifest, NonEmpty, Positive, PositiveInt, Strict
+from toolkit.manifests.base import (
+    DatasetRef,
+    Manifest,
+    NonEmpty,
+    Positive,
+    PositiveInt,
+    Strict,
+    given,
+)
 
 
 class TaskType(str, Enum):
@@ -30,6 +38,8 @@ class Task(Strict):
 
 class QualityThreshold(Strict):
     """A metric the served model must reach on a dataset; give `min`, `max` or both."""
+
+    SCHEMA_RULES: ClassVar[dict[str, Any]] = {"anyOf": [given("min"), given("max")]}
 
     metric: NonEmpty = Field(
         description="Metric name as an Evaluation records it, e.g. recall_at_1."

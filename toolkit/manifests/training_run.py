@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from toolkit.manifests.base import (
     DatasetRef,
     Digest,
+    Integer,
     Manifest,
     ModelRef,
     NonEmpty,
     PositiveInt,
     Strict,
+    given,
 )
 
 
@@ -21,7 +23,7 @@ class Optimizer(Strict):
     name: NonEmpty = Field(description="e.g. AdamW.")
     learning_rate: float = Field(gt=0)
     scheduler: NonEmpty = Field(description="e.g. linear, cosine, constant.")
-    warmup_steps: int = Field(ge=0)
+    warmup_steps: Integer = Field(ge=0)
     weight_decay: float = Field(ge=0)
 
 
@@ -38,6 +40,8 @@ class Outcome(Strict):
 
 
 class TrainingRunSpec(Strict):
+    SCHEMA_RULES: ClassVar[dict[str, Any]] = {"anyOf": [given("epochs"), given("steps")]}
+
     base: ModelRef = Field(description="The exact base checkpoint trained from.")
     base_digest: Digest | None = Field(default=None, description="Weights digest of that base.")
     method: Literal["full", "lora", "prefix"]
@@ -47,7 +51,7 @@ class TrainingRunSpec(Strict):
     epochs: PositiveInt | None = None
     steps: PositiveInt | None = None
     dropout: float = Field(ge=0, le=1)
-    seed: int
+    seed: Integer
     loss: str | None = Field(
         default=None, description="Training objective, e.g. in-batch contrastive."
     )
