@@ -18,6 +18,12 @@ where the text loads as YAML, the value scan). Recall = secrets flagged / secret
 positives = clean fixtures flagged. detect-secrets (`detect-secrets scan` with its default
 plugins) and gitleaks (`gitleaks dir --no-git`) run over the same files when their executable
 is given or on PATH; otherwise their column says "not installed". Nothing is asserted.
+
+Read the numbers as agreement with the peers' own labels, not as a measure on unseen data:
+keel's detectors were tightened after reading these rules (placeholder key ids, short Slack
+tokens). The two suites also disagree: detect-secrets calls `AKIAZZZZZZZZZZZZZZZZ` a secret,
+gitleaks calls `AKIAXXXXXXXXXXXXXXXX` a placeholder; detect-secrets' `clean` lines are clean
+for one plugin, and its other plugins (keyword, entropy) may still flag them in a full scan.
 """
 
 from __future__ import annotations

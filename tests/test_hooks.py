@@ -267,3 +267,22 @@ def test_a_stale_schema_fails_the_schemas_fresh_hook(repo: Path) -> None:
     done = try_repo(repo, "keel-schemas-fresh-system")
     assert done.returncode == 1, done.stdout
     assert "schemas/model.schema.json: out of date; run `keel schema export`" in done.stdout
+
+
+def test_plain_git_hook_blocks_an_escaped_token(repo: Path) -> None:
+    """A token spelled with a YAML escape is not in the raw text: the value scan finds it."""
+    install(repo)
+    escaped = "\\x68" + HF_TOKEN[1:]
+    edit(
+        repo / "manifests/runbook.yaml",
+        "command: git revert HEAD",
+        f'command: "HF_TOKEN={escaped} git revert HEAD"',
+    )
+    stage(repo, "manifests/runbook.yaml")
+    blocked = subprocess.run(
+        ["git", "commit", "-m", "oops"], cwd=repo, capture_output=True, text=True, env=_env()
+    )
+    assert blocked.returncode == 1
+    assert "keel-no-secrets: failed" in blocked.stderr
+    assert "hf-token found (hf_" in blocked.stderr
+    assert HF_TOKEN not in blocked.stdout + blocked.stderr
