@@ -92,7 +92,7 @@ def test_github_format_emits_annotations(
     assert code == 1
     assert out.splitlines()[1] == (
         "::error file=manifests/tokenizer.yaml,line=8,title=keel references%3A Tokenizer/base"
-        "::spec.model: Model/gone does not exist in the manifests"
+        "::spec.model: Model/gone does not exist in the manifests; did you mean Model/base?"
     )
 
 

@@ -211,12 +211,6 @@ def test_schema_check_exits_1_on_a_stale_schema_and_the_hook_fails(
     assert "model.schema.json: out of date" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gates.adapter_beats_base compares `-gain > tolerance` without the 1e-12 slack that "
-    "quantization_within_budget has: a drop exactly equal to the tolerance (1 -> 0.95, "
-    "tolerance 0.05) fails by float noise",
-)
 def test_adapter_general_score_at_its_tolerance_passes(
     manifests: Manifests, make_repo: Callable[..., Path]
 ) -> None:

@@ -159,7 +159,7 @@ def _score(
             f"{_fmt(base_value)} ({baseline.ref})",
             "gates",
         )
-    elif tolerance is not None and -gain > tolerance:
+    elif tolerance is not None and -gain > tolerance + 1e-12:  # float noise at the bound
         yield graph.finding(
             adapter,
             (*location, "tolerance"),
