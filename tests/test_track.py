@@ -188,3 +188,18 @@ def test_pull_from_a_local_remote_that_is_not_there_says_so(repo: Path, tmp_path
     shutil.rmtree(remote)
     with pytest.raises(DvcError, match="does not exist on this machine"):
         pull(clone, ["Model/base"])
+
+
+def test_track_leaves_the_file_in_place_and_restores_a_cleared_cache(repo: Path) -> None:
+    weights = repo / MODEL_DIR / "model.safetensors"
+    inode, data = weights.stat().st_ino, weights.read_bytes()
+    track(repo, [weights], "Model/base")
+    assert (weights.stat().st_ino, weights.read_bytes()) == (inode, data), "never moved"
+    md5 = yaml.safe_load((repo / MODEL_DIR / "model.safetensors.dvc").read_text())["outs"][0]["md5"]
+    cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    assert cached.read_bytes() == data
+    assert not cached.stat().st_mode & 0o222, "cache objects are read-only, as DVC makes them"
+    shutil.rmtree(repo / ".dvc/cache")
+    again = track(repo, [weights], "Model/base")
+    assert again.added_to_dvc == (weights.resolve(),)
+    assert cached.read_bytes() == data
