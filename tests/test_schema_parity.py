@@ -65,7 +65,7 @@ DOCS = ROOT / "docs" / "manifests.md"
 
 PARITY = settings(
     derandomize=True,  # the same documents on every run
-    database=None,  # nothing written to .hypothesis/ in the work tree
+    database=None,  # no example database (hypothesis' caches in .hypothesis/ ignore themselves)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
