@@ -184,8 +184,11 @@ def _check_json(text: str) -> None:
             seen[key] = value
         return seen
 
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON (write a finite number)")
+
     try:
-        json.loads(text, object_pairs_hook=no_duplicates)
+        json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
     except json.JSONDecodeError as error:
         raise _Reject(error.lineno, f"not valid JSON: {error.msg}") from None
     except ValueError as error:
