@@ -32,6 +32,7 @@ from toolkit.workflows.audit.checks import (
     operations_checks,
     runbook_checks,
 )
+from toolkit.workflows.validation.secrets_report import redacted_check
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -173,6 +174,9 @@ def _audit_one(
     if run:
         result.reproduction = _reproduce(root, deployment)
         result.checks.append(_reproduce_check(deployment, result.reproduction))
+    # evidence quotes runbook commands and changed values: no secret reaches a report or
+    # the Audit manifest
+    result.checks = [redacted_check(check) for check in result.checks]
     return result
 
 
