@@ -249,11 +249,8 @@ def load_subject(root: Path, subject: Subject, task: str = "embedding") -> Runne
 
     tokenizer = ml.load_tokenizer(directory(root, subject.tokenizer.spec))
     raise_first(check_tokenizer(tokenizer, subject.tokenizer))
-    opt_in = subject.model.spec.allow_pickle
     model = load_model_for(
-        directory(root, subject.model.spec),
-        task,
-        allow_pickle=opt_in.reason if opt_in is not None else None,
+        directory(root, subject.model.spec), task, allow_pickle=pickle_opt_in(subject.model)
     )
     raise_first(check_model(model, subject.model))
     if subject.adapter is not None:
@@ -289,6 +286,13 @@ def quantize(model: Any, quantization: Quantization) -> Any:
             ]
         )
     return result
+
+
+def pickle_opt_in(model: Model) -> str | None:
+    """The Model's recorded reason for accepting pickle files beside its weights, or None;
+    the loaders refuse such files without it (and never load them either way)."""
+    opt_in = model.spec.allow_pickle
+    return opt_in.reason if opt_in is not None else None
 
 
 def raise_first(problems: list[Mismatch]) -> None:

@@ -37,7 +37,10 @@ def quantize(root: Path, ref: str) -> QuantizeResult:
     if manifest is None:
         raise UsageError(f"{ref}: no such Quantization (or it does not validate)")
     subject = pipeline.resolve(graph, ref)
-    model = ml.load_model(pipeline.directory(root, subject.model.spec))
+    model = ml.load_model(
+        pipeline.directory(root, subject.model.spec),
+        allow_pickle=pipeline.pickle_opt_in(subject.model),
+    )
     pipeline.raise_first(pipeline.check_model(model, subject.model))
     if subject.adapter is not None:
         model = pipeline.adapt(root, model, subject)

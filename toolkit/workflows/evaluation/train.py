@@ -83,7 +83,10 @@ def train(root: Path, ref: str) -> TrainResult:
     subject = pipeline.resolve(graph, run.spec.base)
     pairs = _pairs(root, graph, run)
     tokenizer = ml.load_tokenizer(pipeline.directory(root, subject.tokenizer.spec))
-    model = ml.load_model(pipeline.directory(root, subject.model.spec))
+    model = ml.load_model(
+        pipeline.directory(root, subject.model.spec),
+        allow_pickle=pipeline.pickle_opt_in(subject.model),
+    )
     pipeline.raise_first(pipeline.check_model(model, subject.model))
     with deterministic_algorithms():
         trained = train_contrastive_lora(

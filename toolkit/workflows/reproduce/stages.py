@@ -160,7 +160,11 @@ def load_checked(request: Request, checked: CheckedOut) -> Loaded:
         checked.graph, request.deployment, merge_adapter=checked.merges_adapter
     )
     tokenizer = ml.load_tokenizer(pipeline.directory(checked.workdir, subject.tokenizer.spec))
-    model = load_model_for(pipeline.directory(checked.workdir, subject.model.spec), checked.task)
+    model = load_model_for(
+        pipeline.directory(checked.workdir, subject.model.spec),
+        checked.task,
+        allow_pickle=pipeline.pickle_opt_in(subject.model),
+    )
     problems = pipeline.check_tokenizer(tokenizer, subject.tokenizer)
     problems += pipeline.check_model(model, subject.model)
     if problems:
