@@ -104,3 +104,13 @@ def test_progress_shows_only_on_a_terminal_and_nests(
         outer.advance()
         print("a line on stdout")
     assert capsys.readouterr().out == "a line on stdout\n"
+
+
+def test_a_spinner_becomes_a_bar_when_the_length_is_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolkit.core import progress
+
+    monkeypatch.setattr(progress, "watched", lambda: True)
+    with progress.activity("train") as bar:
+        bar.update(3, 40)
+        task = bar._progress.tasks[-1]
+        assert (task.completed, task.total) == (3, 40)

@@ -195,3 +195,28 @@ def test_an_index_without_a_weight_map_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors.index.json").write_text('{"metadata": {}}')
     with pytest.raises(UsageError, match="no weight_map of tensor names to file names"):
         ml.load_model(tmp_path)
+
+
+def test_lora_training_reports_each_step(tiny_model_dir: Path) -> None:
+    """The fine-tune tells its caller after every optimizer step (a progress bar listens)."""
+    from toolkit.bridges.adapters import LoraTraining, train_contrastive_lora
+
+    model = ml.load_model(tiny_model_dir)
+    tokenizer = ml.load_tokenizer(tiny_model_dir)
+    config = LoraTraining(
+        rank=2, alpha=4, dropout=0.0, target_modules=("query", "value"), learning_rate=1e-3,
+        weight_decay=0.0, warmup_steps=0, batch_size=2, epochs=2, seed=0, max_length=16,
+    )  # fmt: skip
+    pairs = [("a question", "an answer"), ("another one", "its answer"), ("third", "reply")]
+    seen: list[tuple[int, int, float]] = []
+
+    trained = train_contrastive_lora(
+        model,
+        pairs,
+        config,
+        lambda m, texts: ml.encode_batch(m, tokenizer, texts, config.max_length),
+        lambda step, total, loss: seen.append((step, total, loss)),
+    )
+
+    assert [(step, total) for step, total, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [loss for _, _, loss in seen] == trained.losses

@@ -140,11 +140,13 @@ def train_contrastive_lora(
     pairs: Sequence[tuple[str, str]],
     config: LoraTraining,
     encode: Callable[[Any, list[str]], Any],
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> TrainedAdapter:
     """Train LoRA on (query, passage) pairs with in-batch negatives, deterministically.
 
     `encode(model, texts)` returns unit-norm embeddings with gradients. Batches follow a
-    `torch.randperm` per epoch from a generator seeded with `config.seed`.
+    `torch.randperm` per epoch from a generator seeded with `config.seed`. `on_step(step,
+    total, loss)` is told after each optimizer step (a progress bar, say).
     """
     torch = torch_module()
     peft = require("peft")
@@ -190,6 +192,8 @@ def train_contrastive_lora(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             result.losses.append(float(loss.item()))
+            if on_step is not None:
+                on_step(len(result.losses), total, result.losses[-1])
     result.seconds = time.perf_counter() - start
     adapted.eval()
     result.trainable_parameters, result.total_parameters = adapted.get_nb_trainable_parameters()

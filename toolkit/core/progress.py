@@ -48,6 +48,11 @@ class Activity:
         if self._progress is not None:
             self._progress.update(self._task, description=description)
 
+    def update(self, completed: int, total: int) -> None:
+        """Turn a spinner into a bar, or move a bar: `completed` of `total` done."""
+        if self._progress is not None:
+            self._progress.update(self._task, completed=completed, total=total)
+
 
 @contextlib.contextmanager
 def activity(description: str, total: int | None = None) -> Iterator[Activity]:

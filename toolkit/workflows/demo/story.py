@@ -165,8 +165,10 @@ def _train(teller: _Teller) -> None:
     from toolkit.workflows.evaluation import train
 
     teller.step(f"train  {TRAINING_RUN}")
-    with activity(f"train: LoRA fine-tune of {MODEL}"):
-        trained = train.train(teller.story.root, TRAINING_RUN)
+    with activity(f"train: LoRA fine-tune of {MODEL}") as bar:
+        trained = train.train(
+            teller.story.root, TRAINING_RUN, lambda step, total, _: bar.update(step, total)
+        )
     teller.step(
         f"     {trained.steps} steps in {trained.seconds:.1f} s, loss {trained.first_loss:.4f} "
         f"-> {trained.final_loss:.4f}; {trained.trainable_parameters} trainable parameters"

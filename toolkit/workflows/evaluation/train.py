@@ -18,6 +18,7 @@ from toolkit.manifests import Adapter, Dataset, TrainingRun
 from toolkit.workflows.evaluation import pipeline
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from toolkit.bridges.adapters import LoraTraining
@@ -68,7 +69,11 @@ def training_config(run: TrainingRun, adapter: Adapter) -> LoraTraining:
     )
 
 
-def train(root: Path, ref: str) -> TrainResult:
+def train(
+    root: Path, ref: str, on_step: Callable[[int, int, float], None] | None = None
+) -> TrainResult:
+    """Run the fine-tune TrainingRun `ref` records; `on_step(step, total, loss)` is told after
+    each optimizer step."""
     from toolkit.bridges import ml
     from toolkit.bridges.adapters import save_adapter, train_contrastive_lora
     from toolkit.bridges.tensors import deterministic_algorithms
@@ -94,6 +99,7 @@ def train(root: Path, ref: str) -> TrainResult:
             pairs,
             config,
             lambda m, texts: ml.encode_batch(m, tokenizer, texts, config.max_length),
+            on_step,
         )
     target = pipeline.directory(root, adapter.spec)
     staging = target.with_name(f".{target.name}.training")
