@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import git
 import pytest
 
-from toolkit.core.errors import UsageError
+from toolkit.cli import main
+from toolkit.core.errors import KeelError, UsageError
 from toolkit.core.findings import Finding, Severity
 from toolkit.workflows.reproduce.report import to_json, to_markdown
 from toolkit.workflows.reproduce.reproduce import (
@@ -149,7 +150,7 @@ def test_a_stage_skipped_on_purpose_does_not_stop_the_next(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("error", "summary"),
     [
-        (UsageError("--rev nope: not a revision of /src"), "--rev nope: not a revision of /src"),
+        (KeelError("the DVC remote answered 500"), "the DVC remote answered 500"),
         (OSError("disk on fire\nmore"), "unexpected OSError: disk on fire (KEEL_DEBUG=1 shows"),
         (LookupError(), "unexpected LookupError:  (KEEL_DEBUG=1 shows where)"),
     ],
@@ -294,19 +295,22 @@ def test_files_missing_from_dvc_fail_stage_2_naming_each_manifest_file(
     assert len(result.commit) == 40
 
 
-def test_a_deployment_missing_at_rev_fails_stage_1_naming_it(
+def test_what_the_user_got_wrong_is_a_usage_error_not_a_failed_stage(
     make_repo: Any, manifests: Any, tmp_path: Path
 ) -> None:
+    """A deployment missing at REV, a revision that does not exist, a work directory inside
+    the repository: exit 2 with one line, not a 7-stage report saying the deployment failed."""
     root = _committed(make_repo, manifests)
 
-    result = reproduce(root, "Deployment/nope", workdir=tmp_path / "w")
-
-    validate = result.stages[0]
-    assert validate.summary == "Deployment/nope: no such deployment at HEAD"
-    assert [(f.ref, f.path, f.check) for f in validate.findings] == [
-        ("Deployment/nope", None, "reproduce.validate")
-    ]
-    assert result.commit == git.Repo(root).head.commit.hexsha
+    with pytest.raises(UsageError, match=r"Deployment/nope: no such deployment at HEAD \("):
+        reproduce(root, "Deployment/nope", workdir=tmp_path / "w")
+    with pytest.raises(UsageError, match="--rev nope: not a revision"):
+        reproduce(root, "Deployment/search", rev="nope", workdir=tmp_path / "w2")
+    with pytest.raises(UsageError, match="inside the repository"):
+        reproduce(root, "Deployment/search", workdir=root / "manifests" / "clone")
+    assert not (root / "manifests" / "clone").exists()
+    for args in (["Deployment/nope"], ["Deployment/search", "--report", str(tmp_path / "r.txt")]):
+        assert main(["reproduce", *args, "--root", str(root)]) == 2
 
 
 def test_a_finding_about_a_manifest_points_at_its_file(make_repo: Any, manifests: Any) -> None:

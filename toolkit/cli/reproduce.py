@@ -54,7 +54,7 @@ def reproduce(
     Exit 0 only when every stage passed; 1 names the stage and the manifest field.
     """
     from toolkit.core.layout import find_root
-    from toolkit.workflows.reproduce.report import to_markdown, write_report
+    from toolkit.workflows.reproduce.report import report_paths, to_markdown, write_report
     from toolkit.workflows.reproduce.reproduce import reproduce as run_reproduce
 
     def show(stage: StageResult) -> None:
@@ -62,6 +62,8 @@ def reproduce(
         line = f"  {stage.number}. {stage.name:<9} {stage.status:<7} {timing}  {stage.summary}"
         click.echo(line, err=True)
 
+    if report is not None:
+        report_paths(report)  # a bad --report is refused before minutes of work
     result = run_reproduce(
         root or find_root(Path.cwd()),
         deployment,

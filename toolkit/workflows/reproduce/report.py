@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from toolkit.core.errors import UsageError
 from toolkit.core.fsutil import write_atomic
 from toolkit.workflows.reproduce.results import Status
 
@@ -91,11 +92,20 @@ def _details(details: dict[str, Any], indent: str = "") -> list[str]:
     return lines
 
 
+def report_paths(path: Path) -> tuple[Path, Path]:
+    """(Markdown, JSON) for `--report PATH`, which ends in .md (or .json: the Markdown goes
+    beside it). Any other suffix is refused before anything runs: `x.txt` would put the JSON
+    report over an unrelated `x.json`."""
+    if path.suffix not in (".md", ".json"):
+        raise UsageError(
+            f"--report {path}: give a .md path (the JSON report is written beside it, .json)"
+        )
+    return path.with_suffix(".md"), path.with_suffix(".json")
+
+
 def write_report(reproduction: Reproduction, path: Path) -> tuple[Path, Path]:
-    """Write the Markdown report to `path` (or next to it, if `path` ends in .json) and the
-    JSON report beside it; returns (markdown, json)."""
-    markdown = path.with_suffix(".md") if path.suffix == ".json" else path
-    json_path = path if path.suffix == ".json" else path.with_suffix(".json")
+    """Write the Markdown and the JSON report (`report_paths`); returns (markdown, json)."""
+    markdown, json_path = report_paths(path)
     markdown.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(markdown, to_markdown(reproduction))
     write_atomic(json_path, to_json(reproduction))

@@ -139,6 +139,11 @@ def reproduce(
     """Run every stage for `deployment` at `rev` of the repository at `source`."""
     if not deployment.startswith("Deployment/"):
         raise UsageError(f"{deployment}: give a deployment as Deployment/<name>")
+    if workdir is not None and workdir.resolve().is_relative_to(source.resolve()):
+        raise UsageError(
+            f"--workdir {workdir}: inside the repository {source.resolve()}; the clone's "
+            "manifests would mix with its own: give a directory outside it"
+        )
     temporary = workdir is None
     directory = Path(tempfile.mkdtemp(prefix="keel-reproduce-")) if workdir is None else workdir
     request = Request(source.resolve(), deployment, rev, directory.resolve(), serve, remote)
@@ -190,6 +195,8 @@ def run_stage(
         value = stage.run(request, done)
     except StageFailed as failure:
         summary, details, findings = failure.summary, failure.details, failure.findings
+    except UsageError:
+        raise  # the request itself is wrong (a revision, a deployment, a directory): exit 2
     except KeelError as error:
         summary = str(error)
     except Exception as error:

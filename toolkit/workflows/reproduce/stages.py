@@ -54,11 +54,10 @@ def check_out(request: Request) -> CheckedOut:
         )
     deployment = graph.get_as(request.deployment, Deployment)
     if deployment is None:
-        message = f"no such deployment at {request.rev}"
-        raise StageFailed(
-            f"{request.deployment}: {message}",
-            findings=(Finding(None, 0, message, request.deployment, check=CHECK),),
-            details={"commit": commit},
+        known = sorted(str(d.ref) for d in graph.of_kind(Deployment))
+        raise UsageError(
+            f"{request.deployment}: no such deployment at {request.rev} "
+            f"({', '.join(known) or 'none'} there)"
         )
     return CheckedOut(
         commit, request.workdir, graph, deployment, canary_evaluation(graph, deployment)
