@@ -135,6 +135,24 @@ class TrainedAdapter:
     total_parameters: int = 0
 
 
+def _with_lora(model: Any, config: LoraTraining) -> Any:
+    """`model` wrapped by peft with the LoRA layers `config` describes."""
+    peft = require("peft")
+    lora = peft.LoraConfig(
+        r=config.rank,
+        # peft writes alpha into adapter_config.json as given: 16, not 16.0, keeps the
+        # config (and its digest) the same as that of an adapter trained with an int alpha
+        lora_alpha=int(config.alpha) if float(config.alpha).is_integer() else config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=list(config.target_modules),
+        bias="none",
+        task_type=peft.TaskType.FEATURE_EXTRACTION,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # peft on deprecated transformers APIs
+        return peft.get_peft_model(model, lora)
+
+
 def train_contrastive_lora(
     model: Any,
     pairs: Sequence[tuple[str, str]],
@@ -149,22 +167,9 @@ def train_contrastive_lora(
     total, loss)` is told after each optimizer step (a progress bar, say).
     """
     torch = torch_module()
-    peft = require("peft")
     transformers = require("transformers")
     torch.manual_seed(config.seed)
-    lora = peft.LoraConfig(
-        r=config.rank,
-        # peft writes alpha into adapter_config.json as given: 16, not 16.0, keeps the
-        # config (and its digest) the same as that of an adapter trained with an int alpha
-        lora_alpha=int(config.alpha) if float(config.alpha).is_integer() else config.alpha,
-        lora_dropout=config.dropout,
-        target_modules=list(config.target_modules),
-        bias="none",
-        task_type=peft.TaskType.FEATURE_EXTRACTION,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # peft on deprecated transformers APIs
-        adapted = peft.get_peft_model(model, lora)
+    adapted = _with_lora(model, config)
     adapted.train()
     trainable = [p for p in adapted.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
