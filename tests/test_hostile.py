@@ -121,3 +121,38 @@ def test_init_refuses_a_bare_repository(tmp_path: Path) -> None:
     assert_clean_failure(done, 2)
     assert "bare" in done.stderr
     assert sorted(p.name for p in bare.iterdir()) == before
+
+
+def test_secrets_does_not_follow_a_symlink_out_of_the_repository(repo: Path) -> None:
+    outside = repo.parent / "elsewhere.yaml"
+    outside.write_text("token: hf_" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zQq\n", encoding="utf-8")
+    (repo / "manifests" / "linked.yaml").symlink_to(outside)
+
+    done = keel("secrets", "manifests", cwd=repo)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "hf_" not in done.stdout + done.stderr
+    assert "a symlink out of the repository (not followed)" in done.stdout + done.stderr
+
+
+def test_verify_does_not_walk_a_directory_that_leads_out_of_the_repository(
+    repo: Path, tmp_path: Path
+) -> None:
+    """spec.directory a symlink to a big tree elsewhere: each pinned file is a finding, and
+    nothing under the target is listed (a walk of /etc, say)."""
+    import shutil
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "deep").mkdir(parents=True)
+    (elsewhere / "deep" / "unrelated.txt").write_text("not ours\n", encoding="utf-8")
+    model_dir = repo / "artifacts" / "models" / "base"
+    for item in model_dir.iterdir():
+        shutil.copy(item, elsewhere / item.name)
+    shutil.rmtree(model_dir)
+    model_dir.symlink_to(elsewhere, target_is_directory=True)
+
+    done = keel("verify", "Model/base", cwd=repo)
+
+    assert_clean_failure(done, 1)
+    assert "leads outside the repository" in done.stdout + done.stderr
+    assert "unrelated.txt" not in done.stdout + done.stderr

@@ -314,7 +314,9 @@ def _extra(root: Path, plan: Plan) -> list[str]:
     extra: set[str] = set()
     directories = {(root / f.relative).parent for f in plan.files}
     for directory in directories:
-        if not directory.is_dir():
+        # a directory that is (or passes through) a symlink out of the repository is reported
+        # per file by _locate; walking it could mean walking /etc
+        if not directory.is_dir() or outside_repository(root, directory):
             continue
         for current, dirs, names in os.walk(directory):
             dirs[:] = [d for d in dirs if not d.startswith(".")]

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import UsageError
 from toolkit.core.findings import Finding, field_path
-from toolkit.core.layout import MANIFEST_SUFFIXES
+from toolkit.core.layout import MANIFEST_SUFFIXES, find_root
 from toolkit.core.loading import MAX_FILE_BYTES, Document, Location, load_file, load_text
 from toolkit.core.secret_detectors import DETECTORS, Detector
 from toolkit.core.text import preview
@@ -129,6 +129,8 @@ def _walk(directory: Path) -> Iterator[Path]:
 
 
 def _read(path: Path) -> str | Skipped:
+    if path.is_symlink() and _leaves_repository(path):
+        return Skipped(path, "a symlink out of the repository (not followed)")
     try:
         # Non-blocking, so that a FIFO cannot hang the open; fstat then refuses it.
         with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
@@ -146,6 +148,15 @@ def _read(path: Path) -> str | Skipped:
     if b"\x00" in raw:
         return Skipped(path, "binary file (NUL bytes)")
     return raw.decode("utf-8-sig", errors="replace")
+
+
+def _leaves_repository(link: Path) -> bool:
+    root = find_root(link.parent)
+    try:
+        link.resolve().relative_to(root)
+    except (ValueError, RuntimeError):  # outside it, or a symlink loop
+        return True
+    return False
 
 
 def scan_text(text: str, path: Path) -> list[Finding]:
