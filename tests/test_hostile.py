@@ -156,3 +156,23 @@ def test_verify_does_not_walk_a_directory_that_leads_out_of_the_repository(
     assert_clean_failure(done, 1)
     assert "leads outside the repository" in done.stdout + done.stderr
     assert "unrelated.txt" not in done.stdout + done.stderr
+
+
+def test_a_runbook_step_asking_for_help_does_not_print_into_the_json_audit(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from factories import audited_repo
+
+    def help_step(data: dict[str, object]) -> None:
+        steps = data["runbook"]["spec"]["steps"]  # type: ignore[index]
+        steps["load"].append({"description": "Read the options", "command": "keel validate --help"})
+
+    root = audited_repo(tmp_path, help_step)
+
+    done = keel("audit", "-f", "json", "--no-record", "--as-of", "2026-11-24", cwd=root)
+
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout)  # nothing but the JSON on stdout
+    assert report["deployments"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 import click
@@ -9,7 +11,13 @@ import click
 
 def command_problem(args: list[str]) -> str | None:
     """Why `keel ARGS` would not parse, or None: the command, its subcommands and options are
-    checked by click itself, without running anything."""
+    checked by click itself, without running anything. What click would print while parsing
+    (`--help`, `--version`) is swallowed: it must not end up in the audit's report."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return _parse_problem(args)
+
+
+def _parse_problem(args: list[str]) -> str | None:
     from toolkit.cli import COMMANDS, cli
 
     if not args:
