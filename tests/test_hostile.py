@@ -176,3 +176,26 @@ def test_a_runbook_step_asking_for_help_does_not_print_into_the_json_audit(
     assert "Traceback" not in done.stderr
     report = json.loads(done.stdout)  # nothing but the JSON on stdout
     assert report["deployments"]
+
+
+def test_log_and_diff_in_a_shallow_clone(repo: Path, tmp_path: Path) -> None:
+    from toolkit.bridges.git import commit_all
+
+    commit_all(repo, "the deployment")
+    model = repo / "manifests" / "model.yaml"
+    model.write_text(model.read_text(encoding="utf-8").replace("Test base.", "Base."), "utf-8")
+    commit_all(repo, "describe the base")
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)],
+        check=True,
+        capture_output=True,
+    )
+
+    log = keel("log", "Model/base", cwd=shallow)
+    diff = keel("diff", "HEAD~1", "HEAD", cwd=shallow)
+
+    assert log.returncode == 0, log.stdout + log.stderr
+    assert "describe the base" in log.stdout  # the history the clone has
+    assert_clean_failure(diff, 2)
+    assert "this clone is shallow: `git fetch --unshallow`" in diff.stderr

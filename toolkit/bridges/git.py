@@ -55,12 +55,31 @@ def open_or_init(root: Path) -> tuple[Repo, bool]:
 
 
 def resolve(repo: Repo, rev: str) -> Commit:
+    """The commit `rev` names, present in this clone (a shallow clone lacks the history before
+    its boundary: GitPython would name a parent it cannot read)."""
     import git
 
     try:
-        return repo.commit(rev)
+        commit = repo.commit(rev)
+        repo.git.cat_file("-e", commit.hexsha)
     except (git.BadName, ValueError, git.GitCommandError):
-        raise UsageError(f"{rev}: not a revision of {repo.working_tree_dir}") from None
+        hint = "; this clone is shallow: `git fetch --unshallow`" if shallow(repo) else ""
+        raise UsageError(f"{rev}: not a revision of {repo.working_tree_dir}{hint}") from None
+    return commit
+
+
+def shallow(repo: Repo) -> frozenset[str]:
+    """The commits where a shallow clone's history stops (empty for a full clone)."""
+    try:
+        lines = (Path(repo.git_dir) / "shallow").read_text(encoding="utf-8").split()
+    except OSError:
+        return frozenset()
+    return frozenset(lines)
+
+
+def parents(repo: Repo, commit: Commit) -> list[Commit]:
+    """A commit's parents as this clone has them: none at a shallow clone's boundary."""
+    return [] if commit.hexsha in shallow(repo) else list(commit.parents)
 
 
 def clone_at(source: Path, rev: str, workdir: Path) -> str:

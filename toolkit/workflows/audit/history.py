@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from toolkit.bridges.git import open_repo, resolve
+from toolkit.bridges.git import open_repo, parents, resolve
 from toolkit.core.errors import UsageError
 from toolkit.core.layout import MANIFEST_DIR
 from toolkit.core.loading import load_text
@@ -216,7 +216,7 @@ def default_base(root: Path) -> str:
     repo = open_repo(root)
     if not repo.head.is_valid():
         raise UsageError(f"{root}: no commits yet")
-    return "HEAD~1" if repo.head.commit.parents else "HEAD"
+    return "HEAD~1" if parents(repo, repo.head.commit) else "HEAD"
 
 
 @dataclass(frozen=True)
@@ -271,7 +271,8 @@ def log(root: Path, ref: str) -> list[LogEntry]:
         old_path = status[1] if status[0].startswith("R") and len(status) > 2 else new_path
         commit = repo.commit(sha)
         after = _snapshot(commit, new_path, ref)
-        before = _snapshot(commit.parents[0], old_path, ref) if commit.parents else None
+        older = parents(repo, commit)
+        before = _snapshot(older[0], old_path, ref) if older else None
         fields = _changed_fields(before, after, ref)
         if old_path != new_path:
             fields.insert(0, f"moved {old_path} → {new_path}")
