@@ -199,3 +199,25 @@ def test_log_and_diff_in_a_shallow_clone(repo: Path, tmp_path: Path) -> None:
     assert "describe the base" in log.stdout  # the history the clone has
     assert_clean_failure(diff, 2)
     assert "this clone is shallow: `git fetch --unshallow`" in diff.stderr
+
+
+@pytest.mark.parametrize("command", [["push"], ["pull", "Deployment/search"]])
+def test_a_remote_whose_dvc_plugin_is_missing_is_a_one_line_error(
+    repo: Path, command: list[str]
+) -> None:
+    """An S3 remote without dvc-s3 installed: DVC's own words, exit 2, not ImportError."""
+    import shutil
+
+    from toolkit.bridges.dvc import set_default_remote
+
+    weights = repo / "artifacts" / "models" / "base" / "model.safetensors"
+    assert keel("track", str(weights), "--into", "Model/base", cwd=repo).returncode == 0
+    weights.unlink()  # so that pull has something to fetch, from the remote only:
+    shutil.rmtree(repo / ".dvc" / "cache")
+    set_default_remote(repo, "s3://keel-test-bucket/remote", name="s3remote")
+
+    done = keel(*command, cwd=repo)
+
+    assert_clean_failure(done, 2)
+    assert "requires 'dvc-s3' to be installed" in done.stderr
+    assert done.stderr.count("\n") == 1

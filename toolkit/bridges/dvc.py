@@ -28,7 +28,9 @@ def _api():  # type: ignore[no-untyped-def]
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
-    return Repo, DvcException
+    # a remote whose plugin is missing (s3 without dvc-s3, ...) fails with an ImportError
+    # that DVC phrases for the user: a keel error like any other DVC failure
+    return Repo, (DvcException, ImportError)
 
 
 def ensure_initialised(root: Path) -> bool:
