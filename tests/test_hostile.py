@@ -221,3 +221,27 @@ def test_a_remote_whose_dvc_plugin_is_missing_is_a_one_line_error(
     assert_clean_failure(done, 2)
     assert "requires 'dvc-s3' to be installed" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_track_refuses_a_symlink_inside_the_directory_before_writing(repo: Path) -> None:
+    model_dir = repo / "artifacts" / "models" / "base"
+    other = next(
+        p for p in (repo / "artifacts").rglob("*") if p.is_file() and model_dir not in p.parents
+    )
+    (model_dir / "link.bin.json").symlink_to(other)
+    before = _listing(repo)
+
+    done = keel("track", str(model_dir), "--into", "Model/base", cwd=repo)
+
+    assert_clean_failure(done, 2)
+    assert "link.bin.json: a symlink" in done.stderr
+    assert _listing(repo) == before
+
+
+def _listing(root: Path) -> list[tuple[str, bytes]]:
+    """Every file and its bytes, leaving out git's and keel's own caches."""
+    return sorted(
+        (str(p.relative_to(root)), p.read_bytes() if p.is_file() else b"")
+        for p in root.rglob("*")
+        if not {".git", ".keel"} & set(p.relative_to(root).parts)
+    )

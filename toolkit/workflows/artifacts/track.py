@@ -214,6 +214,11 @@ def _expand(
                     f"{candidate}: pickle-based weights can execute code when loaded; convert them "
                     "to safetensors, or set spec.allowPickle.reason in the manifest first"
                 )
+            if candidate.is_symlink():
+                raise UsageError(
+                    f"{candidate}: a symlink; keel pins files by their bytes, inside the "
+                    "manifest's directory: put the file itself there, or move the link out"
+                )
             files.append(candidate.resolve())
     if not files:
         raise UsageError("nothing to track: the paths hold no files")
