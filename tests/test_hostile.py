@@ -245,3 +245,20 @@ def _listing(root: Path) -> list[tuple[str, bytes]]:
         for p in root.rglob("*")
         if not {".git", ".keel"} & set(p.relative_to(root).parts)
     )
+
+
+def test_keel_new_where_the_kind_folder_is_a_file_is_one_line(repo: Path) -> None:
+    """A manifests/ folder keel cannot write into (read-only for a user, a file in the way
+    here: tests run as root) is a usage error naming the path, not an internal error."""
+    import shutil
+
+    folder = repo / "manifests" / "models"
+    shutil.rmtree(folder)
+    folder.write_text("not a folder\n", encoding="utf-8")
+
+    done = keel("new", "Model", "x", cwd=repo)
+
+    assert_clean_failure(done, 2)
+    assert done.stderr.count("\n") == 1
+    assert "cannot write" in done.stderr
+    assert folder.read_text(encoding="utf-8") == "not a folder\n"

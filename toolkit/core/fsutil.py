@@ -7,9 +7,20 @@ import stat
 import tempfile
 from pathlib import Path
 
+from toolkit.core.errors import UsageError
+
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write `data` to a temp file beside `path`, fsync it, then rename it over `path`."""
+    """Write `data` to a temp file beside `path`, fsync it, then rename it over `path`. A
+    directory that cannot be written (read-only, full, a file in the way) is a keel error
+    naming the path; the old file, if any, is left as it was."""
+    try:
+        _write_atomic(path, data)
+    except OSError as error:
+        raise UsageError(f"{path}: cannot write: {error.strerror or error}") from None
+
+
+def _write_atomic(path: Path, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
