@@ -99,7 +99,7 @@ def _reference(root: Path, graph: Graph, ref: str, dataset: str) -> Any:
 
 
 def write_outputs(root: Path, name: str, dataset: str, task: str, outputs: Any) -> str:
-    """Save the outputs as safetensors (atomically) and track them with DVC; the path."""
+    """Save the outputs as safetensors (atomically) and put them in DVC; the path."""
     from toolkit.bridges import dvc
     from toolkit.bridges.tensors import save_outputs
     from toolkit.core.hashing import hash_file
@@ -111,7 +111,12 @@ def write_outputs(root: Path, name: str, dataset: str, task: str, outputs: Any) 
     # one metadata key: safetensors writes several in hash-map order, which changes the bytes
     meta = json.dumps({"dataset": dataset, "evaluation": name, "layout": layout}, sort_keys=True)
     save_outputs(path, outputs, {"keel": meta})
-    dvc.add(root, [path], {path: hash_file(path, md5=True).md5 or ""})
+    # as keel track does: the bytes go into DVC's cache first, then the .dvc file; the
+    # outputs file itself is never moved (a kill leaves the old state or the new one)
+    hashes = hash_file(path, md5=True)
+    assert hashes.md5 is not None  # asked for
+    dvc.store(root, path, hashes.md5)
+    dvc.write_dvc_file(path, hashes.md5, hashes.size)
     return relative
 
 
