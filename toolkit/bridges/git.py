@@ -152,6 +152,19 @@ def commit_all(root: Path, message: str) -> str:
     return repo.head.commit.hexsha
 
 
+def _remove_stale_indexes(git_dir: Path) -> None:
+    """Temporary indexes of keel processes that are gone (killed mid-commit): their names
+    carry the pid, so another keel's index in use is left alone."""
+    for index in git_dir.glob("keel-index.*"):
+        pid = index.name.split(".")[1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            index.unlink(missing_ok=True)
+        except PermissionError:  # alive, someone else's
+            continue
+
+
 def commit_and_tag(
     root: Path, files: Sequence[str], message: str, tags: Sequence[tuple[str, str]]
 ) -> str:
@@ -169,7 +182,8 @@ def commit_and_tag(
     for tag, _ in tags:
         _git(root, "check-ref-format", f"refs/tags/{tag}", what=f"cannot tag {tag}")
     git_dir = Path(_git(root, "rev-parse", "--absolute-git-dir", what="git rev-parse"))
-    fd, name = tempfile.mkstemp(prefix="keel-index.", dir=git_dir)
+    _remove_stale_indexes(git_dir)
+    fd, name = tempfile.mkstemp(prefix=f"keel-index.{os.getpid()}.", dir=git_dir)
     os.close(fd)
     index = Path(name)
     try:
@@ -181,8 +195,11 @@ def commit_and_tag(
     finally:
         index.unlink(missing_ok=True)
     commit = _git(root, "commit-tree", tree, "-p", head, "-m", message, what="commit failed")
-    _git(root, "update-ref", "-m", f"commit: {message}", "HEAD", commit, head, what="commit failed")
+    # the user's index takes the files first, then HEAD moves: killed in between, the index
+    # holds the audit's own files staged on the old HEAD (a rerun completes); never a HEAD
+    # whose files the index lacks (which the user's next commit would delete)
     _git(root, "reset", "-q", commit, "--", *files, what="cannot refresh the index")
+    _git(root, "update-ref", "-m", f"commit: {message}", "HEAD", commit, head, what="commit failed")
     for tag, tag_message in tags:
         _git(root, "tag", "-f", "-a", tag, "-m", tag_message, commit, what=f"cannot tag {tag}")
     return commit

@@ -96,6 +96,7 @@ def audit(
     `parse_command` is the CLI's parser, which runbook steps are checked against. A work
     tree that differs from HEAD is a UsageError unless `allow_dirty`."""
     from toolkit.bridges.git import changed_paths, head_commit, user_identity
+    from toolkit.core.templates import new_manifest_path
     from toolkit.workflows.artifacts.verify import load_graph
 
     as_of = as_of or dt.date.today()
@@ -104,7 +105,13 @@ def audit(
     if not refs:
         raise UsageError(f"{root}: no Deployment manifest to audit")
     commit = head_commit(root)
-    dirty = tuple(changed_paths(root, untracked_under="manifests"))
+    # the Audit manifests this audit will write: left by an interrupted run of the same day,
+    # they are replaced, not a reason to refuse
+    planned = {
+        new_manifest_path(root, "Audit", audit_name(ref, as_of)).relative_to(root).as_posix()
+        for ref in refs
+    }
+    dirty = tuple(p for p in changed_paths(root, untracked_under="manifests") if p not in planned)
     if dirty and not allow_dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
         raise UsageError(
@@ -125,6 +132,11 @@ def audit(
             audited.checks.insert(0, _worktree_check(root, commit, dirty))
         audits.append(audited)
     return AuditResult(root, as_of, commit, user_identity(root), audits, dirty)
+
+
+def audit_name(deployment: str, as_of: dt.date) -> str:
+    """The Audit manifest's name: one per deployment and day."""
+    return f"{deployment.split('/', 1)[1]}-{as_of.isoformat()}"
 
 
 def _worktree_check(root: Path, commit: str, dirty: tuple[str, ...]) -> Check:
@@ -269,7 +281,7 @@ def record(result: AuditResult, report: str, report_format: str, path: str | Non
 def _audit_document(
     result: AuditResult, audited: DeploymentAudit, digest: str, report_format: str, path: str | None
 ) -> dict[str, Any]:
-    name = f"{audited.deployment.split('/', 1)[1]}-{result.as_of.isoformat()}"
+    name = audit_name(audited.deployment, result.as_of)
     report_record: dict[str, Any] = {"digest": digest, "format": report_format}
     if path:
         report_record["path"] = path
