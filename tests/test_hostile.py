@@ -262,3 +262,26 @@ def test_keel_new_where_the_kind_folder_is_a_file_is_one_line(repo: Path) -> Non
     assert done.stderr.count("\n") == 1
     assert "cannot write" in done.stderr
     assert folder.read_text(encoding="utf-8") == "not a folder\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify"],
+        ["validate", "--checksums"],
+        ["track", "artifacts/models/base/model.safetensors", "--into", "Model/base"],
+    ],
+)
+def test_a_pinned_weights_file_with_a_deeply_nested_header(repo: Path, command: list[str]) -> None:
+    """The bytes of a pinned safetensors file replaced by a header of 100,000 '[': a mismatch
+    or a one-line refusal naming the file, never a RecursionError."""
+    (repo / "artifacts" / "models" / "base" / "model.safetensors").write_bytes(
+        _nested_header(100_000)
+    )
+
+    done = keel(*command, cwd=repo)
+
+    assert done.returncode in (1, 2), done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "internal error" not in done.stderr
+    assert "model.safetensors" in done.stdout + done.stderr

@@ -63,6 +63,12 @@ def track(root: Path, paths: Sequence[Path], into: str, *, use_cache: bool = Tru
         )
     finally:
         cache.close()
+    unreadable = [f for f in measured if f.tensor_error]
+    if unreadable:  # refused before anything is written
+        first = unreadable[0]
+        raise UsageError(
+            f"{first.path}: not a safetensors file keel can read: {first.tensor_error}"
+        )
     added = _store(root, measured, before)
     updates = [_entry(directory, f) for f in measured]
     kind, name = into.split("/", 1)
