@@ -475,3 +475,31 @@ def identity(root: Path) -> None:
     with git.Repo(root).config_writer() as config:
         config.set_value("user", "name", "Ada Auditor")
         config.set_value("user", "email", "ada@example.com")
+
+
+def kill_when(root: Path, args: list[str], seen: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """Start `keel ARGS --root ROOT`, SIGKILL it as soon as `seen()` holds (polled every
+    2 ms, for at most `timeout` seconds). True when it was killed before it ended."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", *args, "--root", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if seen():
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=timeout)
+                return True
+            time.sleep(0.002)
+        return False
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=timeout)

@@ -7,16 +7,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from factories import with_real_files, write_set
+from factories import kill_when, with_real_files, write_set
 
 from toolkit.workflows.authoring.init import init
 
@@ -48,28 +46,6 @@ def _keel(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=TIMEOUT,
     )
-
-
-def _kill_when(root: Path, args: list[str], seen: Any) -> bool:
-    """Start keel, SIGKILL it as soon as `seen()` is true. True when it was killed."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "toolkit", *args, "--root", str(root)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while process.poll() is None and time.monotonic() < deadline:
-            if seen():
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=TIMEOUT)
-                return True
-            time.sleep(0.002)
-        return False
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=TIMEOUT)
 
 
 def _sha256(path: Path) -> str:
@@ -106,7 +82,7 @@ def test_killed_track_loses_nothing_and_a_rerun_completes(repo: tuple[Path, str]
     ):
         shutil.rmtree(cache / "files", ignore_errors=True)
         (root / f"{BIG}.dvc").unlink(missing_ok=True)
-        killed.append(_kill_when(root, args, seen))
+        killed.append(kill_when(root, args, seen))
         _assert_whole(root, sha256)
         assert _sha256(root / BIG) == sha256, "the workspace file is never touched"
     assert any(killed), "keel track finished before any kill point was seen"
@@ -124,7 +100,7 @@ def test_killed_push_and_pull_lose_nothing_and_a_rerun_completes(
     root, sha256 = repo
     assert _keel(root, "track", str(root / BIG), "--into", "Model/base").returncode == 0
     remote = Path((root / ".dvc/config").read_text().split("url = ")[1].strip())
-    _kill_when(root, ["push", "Model/base"], lambda: bool(_temps(remote) or _files(remote)))
+    kill_when(root, ["push", "Model/base"], lambda: bool(_temps(remote) or _files(remote)))
     _assert_whole(root, sha256)
     done = _keel(root, "push", "Model/base")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -134,7 +110,7 @@ def test_killed_push_and_pull_lose_nothing_and_a_rerun_completes(
     shutil.rmtree(root / ".dvc/cache")
     (root / BIG).unlink()
     directory = (root / BIG).parent
-    assert _kill_when(root, ["pull", "Model/base"], lambda: bool(_temps(directory)))
+    assert kill_when(root, ["pull", "Model/base"], lambda: bool(_temps(directory)))
     assert not (root / BIG).exists() or _sha256(root / BIG) == sha256, "never half-written"
     done = _keel(root, "pull", "Model/base")
     assert done.returncode == 0, done.stdout + done.stderr

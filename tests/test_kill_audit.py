@@ -4,14 +4,13 @@ index is as it was, and that the same audit run again completes and tags its com
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from factories import audited_repo
+from factories import audited_repo, kill_when
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,24 +29,6 @@ def _audit(root: Path) -> list[str]:
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-
-
-def _kill_when(root: Path, seen: Callable[[], bool]) -> bool:
-    """Start the audit and SIGKILL it as soon as `seen()` holds; True when it was killed."""
-    process = subprocess.Popen(_audit(root), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        while process.poll() is None and time.monotonic() < deadline:
-            if seen():
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=TIMEOUT)
-                return True
-            time.sleep(0.001)
-        return False
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=TIMEOUT)
 
 
 def _wait_for_git_children(root: Path) -> None:
@@ -84,7 +65,7 @@ def test_a_killed_audit_leaves_a_sound_repository_and_runs_again(
         "commit made": _committed(root, head_log),
     }
 
-    killed = _kill_when(root, seen[point])
+    killed = kill_when(root, ["audit", "--as-of", AS_OF], seen[point])
     _wait_for_git_children(root)
 
     # the commit is the last step but two (tag, then the user's index): the audit may finish
