@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Iterator
 
 MANIFEST_DIR = "manifests"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def manifest_files_under(directory: Path) -> Iterator[Path]:
+    """The manifest files (.yaml, .yml, .json) below `directory`, in sorted order; hidden
+    files and folders are skipped and symlinked folders not entered."""
+    for current, dirs, names in os.walk(directory, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
+                yield Path(current, name)
 
 
 KIND_DIRECTORIES = {

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -13,13 +11,14 @@ from pydantic import BaseModel
 from toolkit.core.errors import UsageError
 from toolkit.core.findings import Finding, field_path
 from toolkit.core.fsutil import display
-from toolkit.core.layout import MANIFEST_SUFFIXES, guess_references
+from toolkit.core.layout import guess_references, manifest_files_under
 from toolkit.core.loading import NOT_REGULAR, LoadResult, Location, load_file
 from toolkit.core.parsing import Parsed, identify, parse_document
 from toolkit.manifests import Manifest, Ref
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+    from pathlib import Path
 
 M = TypeVar("M", bound=Manifest)
 
@@ -31,7 +30,7 @@ def manifest_files(root: Path, paths: Iterable[Path]) -> tuple[list[Path], list[
     for path in paths:
         if not path.exists() and not path.is_symlink():
             raise UsageError(f"{path}: no such file or directory")
-        candidates = [path] if not path.is_dir() else _walk(path)
+        candidates = [path] if not path.is_dir() else manifest_files_under(path)
         for candidate in candidates:
             problem = _escapes(root, candidate) or _not_regular(candidate)
             if problem:
@@ -39,14 +38,6 @@ def manifest_files(root: Path, paths: Iterable[Path]) -> tuple[list[Path], list[
             else:
                 files.append(candidate)
     return sorted(set(files)), findings
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    for current, dirs, names in os.walk(directory, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
-                yield Path(current, name)
 
 
 def _not_regular(path: Path) -> str | None:

@@ -46,18 +46,18 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import UsageError
 from toolkit.core.findings import Finding, field_path
-from toolkit.core.layout import MANIFEST_SUFFIXES, find_root
+from toolkit.core.layout import find_root, manifest_files_under
 from toolkit.core.loading import MAX_FILE_BYTES, Document, Location, load_file, load_text
 from toolkit.core.secret_detectors import DETECTORS, Detector
 from toolkit.core.text import preview
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
+    from pathlib import Path
 
     from toolkit.core.reporters import Report
 
@@ -112,20 +112,12 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     files: dict[Path, None] = {}
     for path in paths:
         if path.is_dir():
-            files.update(dict.fromkeys(_walk(path)))
+            files.update(dict.fromkeys(manifest_files_under(path)))
         elif path.exists() or path.is_symlink():
             files[path] = None
         else:
             raise UsageError(f"{path}: no such file or directory")
     return list(files)
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    for current, dirs, names in os.walk(directory, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
-                yield Path(current, name)
 
 
 def _read(path: Path) -> str | Skipped:
