@@ -393,7 +393,7 @@ def test_an_evaluation_dated_after_the_audit_is_not_evidence_yet(tmp_path: Path)
         FAIL, PASS
     )  # fmt: skip
     assert after["evaluation.requirements"].evidence == (
-        "Evaluation/search-canary recall_at_1 = 0.89 (min 0.8, max None)",
+        "Evaluation/search-canary recall_at_1 = 0.89 (min 0.8, no maximum)",
         "Evaluation/search-canary latency p95 = 6.0 ms (ceiling 50.0)",
         "Evaluation/search-canary latency p99 = 8.0 ms (ceiling 100.0)",
     )

@@ -107,7 +107,7 @@ def test_refs_select_what_a_deployment_needs(repo: Path) -> None:
     (repo / "artifacts/adapters/lora/adapter_model.safetensors").write_bytes(b"broken")
     assert not verify(repo, ["Deployment/search"]).ok
     assert verify(repo, ["Dataset/canary"]).ok
-    assert verify(repo, ["Tokenizer/base"]).checked == 3  # its file and its Model's two
+    assert verify(repo, ["Tokenizer/base"]).checked == 1  # its own file, not its Model's
 
 
 def test_no_cache_hashes_everything_again(repo: Path) -> None:

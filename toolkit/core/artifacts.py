@@ -42,12 +42,20 @@ def files_of(manifest: Manifest) -> list[PinnedFile]:
     ]
 
 
-def pinned_files(graph: Graph, refs: Iterable[str]) -> list[PinnedFile]:
-    return [f for manifest in needed_by(graph, refs) for f in files_of(manifest)]
+def pinned_files(graph: Graph, refs: Iterable[str], *, own_files: bool = False) -> list[PinnedFile]:
+    """The files of `needed_by(graph, refs, own_files=own_files)`."""
+    return [f for m in needed_by(graph, refs, own_files=own_files) for f in files_of(m)]
 
 
-def needed_by(graph: Graph, refs: Iterable[str]) -> list[ArtifactManifest]:
-    """The artifact manifests that `refs` need; every artifact manifest when `refs` is empty."""
+def needed_by(
+    graph: Graph, refs: Iterable[str], *, own_files: bool = False
+) -> list[ArtifactManifest]:
+    """The artifact manifests that `refs` need; every artifact manifest when `refs` is empty.
+
+    With `own_files` (keel verify), a ref to a Model, Tokenizer, Dataset or Adapter stands for
+    that manifest alone, not for the artifacts it names (a Tokenizer's Model, an Adapter's
+    base); a Deployment, Quantization, TrainingRun or Evaluation still stands for all it needs.
+    """
     wanted = list(refs)
     if not wanted:
         return [
@@ -58,7 +66,8 @@ def needed_by(graph: Graph, refs: Iterable[str]) -> list[ArtifactManifest]:
         manifest = graph.get(ref)
         if manifest is None:
             raise UsageError(f"{ref}: no such manifest (or it does not validate)")
-        for needed in _expand(graph, manifest):
+        alone = own_files and isinstance(manifest, ARTIFACT_KINDS)
+        for needed in [manifest] if alone else _expand(graph, manifest):
             found.setdefault(needed.ref, needed)
     return list(found.values())
 

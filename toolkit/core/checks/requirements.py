@@ -45,6 +45,16 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
+def bounds(low: float | None, high: float | None) -> str:
+    """`min 0.8, max 1`, with `no minimum` / `no maximum` for an absent bound (never None)."""
+    return ", ".join(
+        [
+            f"min {_fmt(low)}" if low is not None else "no minimum",
+            f"max {_fmt(high)}" if high is not None else "no maximum",
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class Assessment:
     """The requirement fact for one Deployment: its findings, and the thresholds met."""
@@ -56,7 +66,7 @@ class Assessment:
     findings: tuple[Finding, ...]
     cleared: tuple[str, ...]
     """One line per value that clears its bound, e.g. `Evaluation/x recall_at_1 = 0.9
-    (min 0.8, max None)`."""
+    (min 0.8, no maximum)`."""
 
 
 def requirements_are_met(graph: Graph) -> Iterator[Finding]:
@@ -160,7 +170,7 @@ class _Gate:
                 if not any(missed):
                     cleared.append(
                         f"{evaluation.ref} {metric} = {value} "
-                        f"(min {threshold.min}, max {threshold.max})"
+                        f"({bounds(threshold.min, threshold.max)})"
                     )
 
     def latency(self, counted: Indexed, findings: list[Finding], cleared: list[str]) -> None:

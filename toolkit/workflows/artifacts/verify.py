@@ -185,7 +185,7 @@ def verify(
 def _cached_plan(root: Path, refs: Sequence[str], cache: StatCache) -> tuple[Plan, list[Unchecked]]:
     """The plan for `refs` and the manifests it could not read, from the cache while no
     manifest file changed (the no-op cache of --no-cache always misses)."""
-    key = "\n".join(refs)
+    key = "own\n" + "\n".join(refs)  # "own": a plan where an artifact ref is its own files
     current = stamp(root)
     stored = cache.get_plan(key, current)
     stored_unchecked = cache.get_plan(f"unchecked\n{key}", current)
@@ -207,20 +207,24 @@ def _plan(graph: Graph, refs: Sequence[str]) -> tuple[Plan, list[Unchecked]]:
     from toolkit.core.artifacts import pinned_files
 
     named = frozenset(f.relative for f in pinned_files(graph, ()))
-    return Plan(tuple(pinned_files(graph, refs)), named), unreadable(graph, refs)
+    files = tuple(pinned_files(graph, refs, own_files=True))
+    return Plan(files, named), unreadable(graph, refs, own_files=True)
 
 
-def unreadable(graph: Graph, refs: Sequence[str] = ()) -> list[Unchecked]:
+def unreadable(
+    graph: Graph, refs: Sequence[str] = (), *, own_files: bool = False
+) -> list[Unchecked]:
     """Manifests whose pinned files cannot be known because the manifest does not load or
     validate: artifact kinds, and files whose kind cannot be told. With `refs`, only those
-    that `refs` reach through their references."""
+    that `refs` reach through their references (with `own_files`, an artifact ref reaches
+    only itself)."""
     from toolkit.core.layout import guess_references
 
     first: dict[Path, Finding] = {}
     for finding in sorted(graph.findings):
         if finding.path is not None and finding.check in _UNREADABLE:
             first.setdefault(finding.path, finding)
-    reached = _reached(graph, refs) if refs else None
+    reached = _reached(graph, refs, own_files=own_files) if refs else None
     unchecked = []
     for path, finding in first.items():
         names = {finding.ref} if finding.ref else guess_references(path)
@@ -235,7 +239,7 @@ def unreadable(graph: Graph, refs: Sequence[str] = ()) -> list[Unchecked]:
     return unchecked
 
 
-def _reached(graph: Graph, refs: Sequence[str]) -> set[str]:
+def _reached(graph: Graph, refs: Sequence[str], *, own_files: bool = False) -> set[str]:
     """`refs` and every ref their manifests name, transitively (unparsed ones included)."""
     seen: set[str] = set()
     pending = list(refs)
@@ -244,7 +248,8 @@ def _reached(graph: Graph, refs: Sequence[str]) -> set[str]:
         if ref in seen:
             continue
         seen.add(ref)
-        if ref in graph.entries:
+        alone = own_files and ref.partition("/")[0] in ARTIFACT_KIND_NAMES
+        if ref in graph.entries and not alone:
             pending.extend(str(target) for _, target in graph.references_of(ref))
     return seen
 
