@@ -32,6 +32,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "new": ("toolkit.cli.new", "new", "Write a commented template manifest of one kind."),
     "validate": ("toolkit.cli.validate", "validate", "Check manifests: schema, references, gates."),
+    "ls": ("toolkit.cli.ls", "ls", "List every manifest with its kind, owner and status."),
+    "show": (
+        "toolkit.cli.show",
+        "show",
+        "Print one manifest with what it needs and what needs it.",
+    ),
     "schema": (
         "toolkit.cli.schema",
         "schema",
