@@ -49,7 +49,12 @@ class Checkpoint:
 
 
 def tokenizer(
-    directory: Path, algorithm: str = "BPE", *, vocab_size: int = 96, chat: bool = False, **tokens: str
+    directory: Path,
+    algorithm: str = "BPE",
+    *,
+    vocab_size: int = 96,
+    chat: bool = False,
+    **tokens: str,
 ) -> int:
     """Train a tokenizer of `algorithm` (BPE, Unigram or WordPiece) on SENTENCES, save it in
     `directory` with its special tokens (role=token), and return its vocabulary size."""

@@ -1,8 +1,11 @@
 """`keel inspect`: what safetensors weights hold, from their headers only (no tensor is loaded).
 
-Parameters are the elements of floating-point tensors (F64, F32, F16, BF16, F8_*, F6_*, F4);
-integer and boolean tensors (BERT's `embeddings.position_ids`, I64) are buffers, listed apart.
-The memory budget is parameters × bytes per parameter, bare and with 20, 30 and 40% overhead.
+Parameters are what `weight_counts` counts: the elements of floating-point tensors (F64, F32,
+F16, BF16, F8_*, F6_*, F4) and 4-bit tensors, and the weights packed in a GPTQ/AWQ checkpoint's
+int32 `qweight` tensors (32 / bits each, the bits from the config.json beside the weights);
+the other tensors (BERT's `embeddings.position_ids`, I64; quantization scales and zeros) are
+buffers, listed apart. The memory budget is parameters × bytes per parameter, bare and with
+20, 30 and 40% overhead.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import TYPE_CHECKING
 from toolkit.core.errors import UsageError
 from toolkit.core.fsutil import display
 from toolkit.core.safetensors_header import read_header
+from toolkit.core.weight_counts import Packing, packing_beside
+from toolkit.core.weight_counts import parameters as counted_parameters
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,10 +27,6 @@ if TYPE_CHECKING:
 
 PRECISIONS = (("fp32", 32), ("fp16", 16), ("bf16", 16), ("int8", 8), ("int4", 4))
 OVERHEADS = (0, 20, 30, 40)  # percent
-
-
-def is_parameter_dtype(dtype: str) -> bool:
-    return dtype.startswith(("F", "BF"))
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,11 @@ class Inspection:
     def tensors(self) -> int:
         return sum(f.tensors for f in self.files)
 
+    packing: Packing | None = None
+
     @property
     def parameters(self) -> int:
-        return sum(n for dtype, n in self.dtypes.items() if is_parameter_dtype(dtype))
+        return sum(f.parameters for f in self.files)
 
     @property
     def tensor_bytes(self) -> int:
@@ -86,8 +89,9 @@ class Inspection:
         )
 
 
-def inspect_weights(path: Path) -> Inspection:
-    """Summarise a safetensors file, or every `*.safetensors` under a directory (summed)."""
+def inspect_weights(path: Path, packing: Packing | None = None) -> Inspection:
+    """Summarise a safetensors file, or every `*.safetensors` under a directory (summed).
+    `packing` defaults to what the config.json beside the weights declares."""
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
     if path.is_dir():
@@ -99,19 +103,22 @@ def inspect_weights(path: Path) -> Inspection:
         named = [(path, path.name)]
     else:
         raise UsageError(f"{path}: not a regular file or directory")
+    packing = packing or packing_beside(path)
     files: list[FileSummary] = []
     dtypes: dict[str, int] = {}
     buffers: list[Buffer] = []
     for file, name in named:
         entries = _checked_entries(file)
+        counted = counted_parameters(entries, packing, file)
         for entry in entries:
             dtypes[entry.dtype] = dtypes.get(entry.dtype, 0) + entry.elements
-            if not is_parameter_dtype(entry.dtype):
+            if entry.name not in counted:
                 buffers.append(Buffer(name, entry.name, entry.dtype, entry.shape, entry.elements))
-        parameters = sum(e.elements for e in entries if is_parameter_dtype(e.dtype))
+        parameters = sum(n for n, _ in counted.values())
         tensor_bytes = sum(e.end - e.begin for e in entries)
         files.append(FileSummary(file, name, len(entries), parameters, tensor_bytes))
-    return Inspection(path, tuple(files), dict(sorted(dtypes.items())), tuple(buffers))
+    dtypes = dict(sorted(dtypes.items()))
+    return Inspection(path, tuple(files), dtypes, tuple(buffers), packing)
 
 
 def _checked_entries(path: Path) -> list[TensorEntry]:
@@ -148,7 +155,7 @@ def render_text(result: Inspection) -> str:
         )
     lines += ["", f"{'dtype':<8}  {'elements':>15}"]
     lines += [f"{dtype:<8}  {count:>15,}" for dtype, count in result.dtypes.items()]
-    lines += ["", f"parameters: {result.parameters:,} (elements of floating-point tensors)"]
+    lines += ["", f"parameters: {result.parameters:,} ({_counted(result)})"]
     lines += _buffer_lines(result)
     lines += ["", "memory budget = parameters × bytes per parameter × (1 + overhead)"]
     lines.append(" " * 18 + "".join(f"{_overhead(o):>16}" for o in OVERHEADS))
@@ -161,6 +168,16 @@ def render_text(result: Inspection) -> str:
     return "\n".join(lines)
 
 
+def _counted(result: Inspection) -> str:
+    if result.packing is None:
+        return "elements of floating-point tensors"
+    packing = result.packing
+    return (
+        f"{packing.method} checkpoint: {packing.bits}-bit weights unpacked from the int32 "
+        "qweight tensors, plus the floating-point tensors but the quantization scales"
+    )
+
+
 def _overhead(percent: int) -> str:
     return f"+{percent}%" if percent else "weights"
 
@@ -168,9 +185,10 @@ def _overhead(percent: int) -> str:
 def _buffer_lines(result: Inspection, shown: int = 10) -> list[str]:
     elements = sum(b.elements for b in result.buffers)
     count = len(result.buffers)
+    kinds = "buffers and quantization metadata" if result.packing else "non-floating-point tensors"
     lines = [
         f"buffers:    {count:,} tensor{'' if count == 1 else 's'}, {elements:,} elements "
-        "(non-floating-point tensors, not counted as parameters)"
+        f"({kinds}, not counted as parameters)"
     ]
     many = len(result.files) > 1
     for b in result.buffers[:shown]:
@@ -178,7 +196,7 @@ def _buffer_lines(result: Inspection, shown: int = 10) -> list[str]:
         lines.append(f"  {where}{b.name}  {b.dtype}  {list(b.shape)}")
     if count > shown:
         lines.append(f"  … and {count - shown:,} more (see --format json)")
-    if elements > result.parameters:
+    if elements > result.parameters and result.packing is None:
         lines.append(
             "note: most elements are in integer tensors; if this is a quantized checkpoint, "
             "its packed weights are not counted as parameters and the budget is too low"
@@ -203,6 +221,13 @@ def render_json(result: Inspection) -> str:
             "tensorBytes": result.tensor_bytes,
             "dtypes": result.dtypes,
             "parameters": result.parameters,
+            "packing": None
+            if result.packing is None
+            else {
+                "method": result.packing.method,
+                "bits": result.packing.bits,
+                "groupSize": result.packing.group_size,
+            },
             "buffers": [
                 {
                     "file": b.file,

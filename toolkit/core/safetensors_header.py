@@ -6,7 +6,7 @@ tensor entry has dtype, shape and data_offsets relative to the start of the data
 Every entry is checked here, once, so that nothing downstream (pin, digests, inspect,
 validate) meets a header it cannot use: the dtype is a string, the shape a list of
 non-negative integers, the offsets two integers inside the file's data whose span holds
-exactly the tensor's bytes (for the dtypes in DTYPE_BITS). A header that breaks one of these
+exactly the tensor's bytes, the dtype one of DTYPE_BITS. A header that breaks one of these
 is a one-line ManifestError naming the file and the tensor.
 """
 
@@ -26,14 +26,17 @@ if TYPE_CHECKING:
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 DTYPE_BITS = {
-    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+    "BOOL": 8, "U8": 8, "I8": 8,
+    "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8,
     "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
     "I32": 32, "U32": 32, "F32": 32,
     "I64": 64, "U64": 64, "F64": 64, "C64": 64,
-    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+    "F4": 4, "I4": 4, "U4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
 }  # fmt: skip
-"""Bits per element of the safetensors dtypes, for the size check; a dtype not listed here
-is kept as the header says, without the size check."""
+"""Bits per element of the safetensors dtypes (those safetensors lists, with the FNUZ FP8
+variants torch writes and I4/U4 packed two to a byte): a tensor holds exactly
+elements × bits / 8 bytes, so a 4- or 6-bit tensor fills whole bytes, and a dtype not listed
+here is refused."""
 
 
 @dataclass(frozen=True)
@@ -121,13 +124,16 @@ def _problem(entry: Any, data_size: int) -> str | None:
     if end > data_size:
         return f"{where} end beyond the {data_size} bytes of data: the file is truncated"
     bits = DTYPE_BITS.get(dtype)
+    if bits is None:
+        return f"dtype {dtype!r} is not a safetensors dtype ({', '.join(DTYPE_BITS)})"
     elements = 1
     for dim in shape:
         elements *= dim
-    if bits is not None and (end - begin) * 8 != elements * bits:
-        return (
-            f"{where} hold {end - begin} bytes, but {elements} {dtype} elements need "
-            f"{elements * bits / 8:g}"
+    if (end - begin) * 8 != elements * bits:
+        if elements * bits % 8:
+            return f"{elements} {dtype} elements take {elements * bits} bits, not whole bytes"
+        return f"{where} hold {end - begin} bytes, but {elements} {dtype} elements need " + str(
+            elements * bits // 8
         )
     return None
 
