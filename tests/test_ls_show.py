@@ -132,6 +132,8 @@ def test_ls_reports_invalid_manifests_and_still_exits_0(
         "kind: Dataset\nmetadata:\n  name: rows\n  x: [\n"
     )
     (root / "manifests" / "model-copy.yaml").write_text(yaml.safe_dump(manifests["tokenizer"]))
+    nameless = "apiVersion: keel/v1\nkind: Dataset\nmetadata:\n  owner: data@example.com\n"
+    (root / "manifests" / "nameless.yaml").write_text(nameless)
     monkeypatch.chdir(root)
     code, out, _ = run(["ls"], capsys)
     assert code == 0
@@ -143,8 +145,9 @@ def test_ls_reports_invalid_manifests_and_still_exits_0(
     assert rows[("Tokenizer", "base", "manifests/model-copy.yaml")] == "valid"
     assert rows[("Tokenizer", "base", "manifests/tokenizer.yaml")] == "invalid (1 problem)"
     assert rows[("Adapter", "lora", "manifests/adapter.yaml")] == "valid"
+    assert rows[("Dataset", "?", "manifests/nameless.yaml")].startswith("invalid (")
     assert out.splitlines()[-1] == (
-        "18 manifests: 14 valid, 4 invalid "
+        "19 manifests: 14 valid, 5 invalid "
         "(keel show Kind/name or keel validate lists the problems)"
     )
     listed = {(i["ref"], i["file"]): i for i in json.loads(run(["ls", "-f", "json"], capsys)[1])}
@@ -154,6 +157,7 @@ def test_ls_reports_invalid_manifests_and_still_exits_0(
     broken = listed[("Dataset/rows", "manifests/broken.yaml")]
     assert broken["owner"] is None
     assert broken["problems"][0]["message"].startswith("not valid YAML")
+    assert listed[("Dataset/?", "manifests/nameless.yaml")]["owner"] == "data@example.com"
     duplicate = listed[("Tokenizer/base", "manifests/tokenizer.yaml")]["problems"][0]
     assert duplicate["message"].startswith("duplicate name: Tokenizer/base is already defined at")
 

@@ -21,7 +21,7 @@ from toolkit.core.findings import Finding, Severity, field_path
 from toolkit.core.fsutil import display
 from toolkit.core.layout import KIND_DIRECTORIES, MANIFEST_DIR, guess_references
 from toolkit.core.loading import load_file
-from toolkit.core.parsing import Parsed, identify, is_placeholder, parse_document
+from toolkit.core.parsing import Parsed, is_placeholder, parse_document
 from toolkit.core.repository import Graph, build_graph, manifest_files
 from toolkit.manifests import KINDS
 from toolkit.workflows.validation.secrets_report import redacted
@@ -129,7 +129,7 @@ def resolve_kind(text: str) -> str:
         return found
     close = difflib.get_close_matches(text.lower(), list(by_lower), n=1, cutoff=0.6)
     hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
-    return _refuse(f"unknown kind {text!r}{hint} (kinds: {', '.join(sorted(KINDS))})")
+    raise UsageError(f"unknown kind {text!r}{hint} (kinds: {', '.join(sorted(KINDS))})")
 
 
 def inventory(root: Path, kind: str | None = None) -> Inventory:
@@ -147,14 +147,14 @@ def show(root: Path, ref: str) -> Shown:
     references it. A name no manifest has is a usage error naming the closest one."""
     kind, slash, name = ref.partition("/")
     if not slash or not kind or not name:
-        _refuse(f"expected Kind/name (e.g. Model/base), got {ref!r}")
+        raise UsageError(f"expected Kind/name (e.g. Model/base), got {ref!r}")
     wanted = f"{resolve_kind(kind)}/{name}"
     graph, items = scan(root)
     matches = [i for i in items if i.ref == wanted]
     if not matches:
         close = difflib.get_close_matches(wanted, [i.ref for i in items], n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else ""
-        _refuse(f"{wanted}: no manifest of that name in {MANIFEST_DIR}/{hint}")
+        raise UsageError(f"{wanted}: no manifest of that name in {MANIFEST_DIR}/{hint}")
     item = matches[0]
     by_ref = {i.ref: i for i in reversed(items)}  # the first of duplicates wins, as in the graph
     needs = tuple(_link(location, target, by_ref) for location, target in _references(graph, item))
@@ -171,7 +171,7 @@ def scan(root: Path) -> tuple[Graph, tuple[Item, ...]]:
     """The graph of `root`'s manifests/ and every item in it, sorted by kind, name, file."""
     tree = root / MANIFEST_DIR
     if not tree.is_dir():
-        _refuse(f"{tree}: no manifests/ directory here; run `keel init` or use --root")
+        raise UsageError(f"{tree}: no manifests/ directory here; run `keel init` or use --root")
     files, path_findings = manifest_files(root, [tree])
     graph = build_graph(root, files)
     found = [*path_findings, *graph.findings, *run_checks(graph)]
@@ -236,15 +236,13 @@ def _unparsed_item(root: Path, document: Document, found: list[Finding]) -> Item
         ]
     else:
         problems = result
-    kind, _, name = (identify(document.data) or f"{UNKNOWN}/{UNKNOWN}").partition("/")
     data = document.data if isinstance(document.data, dict) else {}
-    if not isinstance(data.get("kind"), str):
-        kind = UNKNOWN
     metadata = data.get("metadata")
-    owner = metadata.get("owner") if isinstance(metadata, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    kind, name, owner = data.get("kind"), metadata.get("name"), metadata.get("owner")
     return Item(
-        kind,
-        name,
+        kind if isinstance(kind, str) else UNKNOWN,
+        name if isinstance(name, str) else UNKNOWN,
         display(document.path, root),
         document.line,
         owner if isinstance(owner, str) and not is_placeholder(owner) else None,
@@ -306,7 +304,3 @@ def _same(a: Path, b: Path) -> bool:
 
 def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
-
-
-def _refuse(message: str) -> Any:
-    raise UsageError(message)
