@@ -309,3 +309,44 @@ def names(root: Path, *args: str) -> list[Path]:
 def _first_line(error: BaseException | str) -> str:
     text = " ".join(str(error).split())
     return text or type(error).__name__
+
+
+def version() -> str | None:
+    """`git --version` ('git version 2.39.5'), or None when no git is on PATH."""
+    try:
+        done = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def committer(cwd: Path) -> tuple[str, str]:
+    """('Name <email>', '') for the identity a commit made in `cwd` would carry (git's
+    configuration or the GIT_AUTHOR_*/GIT_COMMITTER_* environment, nothing guessed from the
+    host), or ('', git's reason) when git would refuse to commit."""
+    for variable in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+        try:
+            done = subprocess.run(
+                ["git", "-c", "user.useConfigOnly=true", "var", variable],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except OSError as error:
+            return "", str(error)
+        if done.returncode != 0:
+            reasons = [line for line in done.stderr.splitlines() if line.startswith("fatal: ")]
+            return "", reasons[-1].removeprefix("fatal: ") if reasons else done.stderr.strip()
+    return done.stdout.strip().rsplit(" ", 2)[0], ""
+
+
+def config_value(cwd: Path, key: str) -> str:
+    """git's value of `key` as seen from `cwd` (repository, global and system files); ''."""
+    try:
+        done = subprocess.run(
+            ["git", "config", "--get", key], cwd=cwd, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""

@@ -96,6 +96,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "verify",
         "Recompute the checksums of the files manifests name.",
     ),
+    "doctor": (
+        "toolkit.cli.doctor",
+        "doctor",
+        "Check this machine and repository; say how to fix what is missing.",
+    ),
     "inspect": (
         "toolkit.cli.inspect",
         "inspect",
