@@ -248,7 +248,10 @@ def test_show_marks_missing_and_invalid_references(
     code, out, _ = run(["show", "Model/base"], capsys)
     assert code == 0
     assert out.startswith("Model/base  invalid (1 problem)\n")
-    assert "\nproblems (1):\n  manifests/model.yaml:" in out
+    problem = out.split("\nproblems (1):\n")[1].splitlines()[0]
+    assert problem.startswith("  manifests/model.yaml:")
+    assert ": spec.license: " in problem
+    assert "Model/base" not in problem  # named once, at the top
     needed_by = out.split("needed by (")[1].split("\n\n")[0].splitlines()[1:]
     assert ["Deployment/search", "spec.model", "invalid", "manifests/deployment.yaml"] in [
         columns(line) for line in needed_by

@@ -14,6 +14,7 @@ from toolkit.workflows.validation.inventory import Status
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from toolkit.core.findings import Finding
     from toolkit.workflows.validation.inventory import Inventory, Item, Link, Shown
 
 _STATUS_WORDS = {
@@ -94,7 +95,7 @@ def shown_text(shown: Shown) -> str:
     ]
     if item.problems:
         lines += ["", f"problems ({len(item.problems)}):"]
-        lines += _indented([f.render() for f in item.problems])
+        lines += _indented([_problem(f) for f in item.problems])
     if item.data is not None:
         lines += ["", "manifest:", *_indented(_yaml(item.data).splitlines())]
     return "\n".join(lines)
@@ -117,6 +118,15 @@ def _need_row(link: Link) -> tuple[str, ...]:
 
 def _needed_by_row(link: Link) -> tuple[str, ...]:
     return (one_line(link.ref), one_line(link.field), link.status, link.file or "-")
+
+
+def _problem(finding: Finding) -> str:
+    """`path:line: field: message (hint)`: the manifest is named once, above."""
+    location = str(finding.path or "")
+    if location and finding.line > 0:
+        location += f":{finding.line}"
+    text = ": ".join(p for p in (location, finding.field, finding.message) if p)
+    return f"{text} ({finding.hint})" if finding.hint else text
 
 
 def _indented(lines: Sequence[str]) -> list[str]:
