@@ -315,3 +315,29 @@ def test_ls_and_show_import_nothing_heavy(
     )
     assert "16 manifests: 16 valid" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "CODES=[0, 0] HEAVY="
+
+
+def test_ls_lists_files_it_refuses_to_read_without_reading_them(
+    manifests: dict[str, Any],
+    make_repo: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A FIFO would block a read forever and a symlink out of the repository must not be
+    followed: both are listed as invalid files, and the rest of the listing is intact."""
+    root = make_repo(manifests)
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(yaml.safe_dump(manifests["model"]))
+    (root / "manifests" / "link.yaml").symlink_to(outside)
+    os.mkfifo(root / "manifests" / "pipe.yaml")
+    code, out, _ = run(["ls", "--root", str(root), "-f", "json"], capsys)
+    assert code == 0
+    listed = json.loads(out)
+    refused = {i["file"]: i["problems"][0]["message"] for i in listed if i["ref"] == "?/?"}
+    assert refused == {
+        "manifests/link.yaml": "symlink leads outside the repository; manifests must live "
+        "inside it",
+        "manifests/pipe.yaml": "not a regular file (a FIFO, socket or device?): a manifest is "
+        "a file",
+    }
+    assert sum(1 for i in listed if i["status"] == "valid") == 16
