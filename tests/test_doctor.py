@@ -212,7 +212,13 @@ def test_a_stale_schema_fails_with_keel_schema_export(
     assert check.fix == f"cd {repo.resolve()} && keel schema export"
     assert f"fix: {check.fix}" in out
     apply(check.fix, tmp_path)
-    assert by_name(diagnose(repo))["schemas"].status is Status.OK
+    # asked of a new process, like the fix: both import the models as they are on disk now
+    again = subprocess.run(
+        [sys.executable, "-m", "toolkit", "doctor", "--root", str(repo), "-f", "json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    statuses = {check["name"]: check["status"] for check in json.loads(again.stdout)["checks"]}
+    assert statuses["schemas"] == "ok"
 
 
 def test_outside_a_repository_only_the_environment_is_checked(
@@ -228,8 +234,29 @@ def test_outside_a_repository_only_the_environment_is_checked(
     assert [check["name"] for check in report["checks"]] == ENVIRONMENT
     repository = report["checks"][2]
     assert repository["status"] == "warn"
-    assert repository["detail"].startswith(f"{nowhere}: no manifests/ here or above")
+    assert repository["detail"] == (
+        f"{nowhere}: not a keel repository (no manifests/); only the environment was checked"
+    )
+    assert repository["fix"].endswith("init")
     assert "outside a keel repository" in run([], capsys)[1].splitlines()[0]
+
+
+def test_manifests_outside_git_fail_the_repository_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder with manifests/ but no git, no DVC: what keel init would make is missing."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    root = tmp_path / "loose"
+    (root / "manifests").mkdir(parents=True)
+    code, _ = run(["--root", str(root)], capsys)
+    checks = by_name(diagnose(root))
+    assert code == 1
+    assert [name for name, check in checks.items() if check.status is Status.FAIL] == [
+        "repository", "dvc", "dvc-remote", "hooks"
+    ]  # fmt: skip
+    assert checks["repository"].fix == f"cd {root} && keel init"
+    apply(checks["repository"].fix, tmp_path)
+    assert diagnose(root).ok
 
 
 def test_doctor_imports_neither_torch_nor_dvc_outside_a_repository(tmp_path: Path) -> None:

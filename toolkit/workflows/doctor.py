@@ -90,19 +90,15 @@ def diagnose(root: Path | None = None, cwd: Path | None = None) -> Diagnosis:
     cwd = cwd or Path.cwd()
     base = (root or find_root(cwd)).resolve()
     repository = base if (base / MANIFEST_DIR).is_dir() else None
-    where = repository or base
-    checks = [check_git(), check_identity(where)]
+    checks = [check_git(), check_identity(repository or cwd)]
     if repository is None:
-        checks.append(
-            Check(
-                "repository",
-                Status.WARN,
-                f"{base}: no {MANIFEST_DIR}/ here or above; only the environment was checked",
-                _keel("init"),
-            )
+        detail = (
+            f"{base}: not a keel repository (no {MANIFEST_DIR}/); only the environment was checked"
         )
+        here = base == cwd.resolve()
+        fix = _keel("init" if here else f"init {shlex.quote(str(base))}")
+        checks.append(Check("repository", Status.WARN, detail, fix))
     else:
-        checks.append(Check("repository", Status.OK, f"keel repository at {repository}"))
         checks.extend(_guarded(check, repository, cwd) for check in REPOSITORY_CHECKS)
     checks.extend([check_ml_extra(), check_chromium()])
     return Diagnosis(repository, tuple(checks))
@@ -181,6 +177,13 @@ def check_chromium() -> Check:
 # -- the repository -----------------------------------------------------------------------
 
 
+def check_repository(root: Path, cwd: Path) -> Check:
+    if git.in_work_tree(root):
+        return Check("repository", Status.OK, f"keel repository at {root}")
+    detail = f"{root} has {MANIFEST_DIR}/ but is not in a git repository (keel's history is git's)"
+    return Check("repository", Status.FAIL, detail, _at(root, cwd, _keel("init")))
+
+
 def check_dvc(root: Path, cwd: Path) -> Check:
     if (root / ".dvc").is_dir():
         return Check("dvc", Status.OK, f"initialised ({root / '.dvc'})")
@@ -227,6 +230,10 @@ def _local_remote(named: str, directory: Path) -> Check:
 
 def check_hooks(root: Path, cwd: Path) -> Check:
     """keel's plain git hook or pre-commit's, installed and able to start."""
+    if not git.in_work_tree(root):
+        return Check(
+            "hooks", Status.FAIL, "no git repository, so no hook", _at(root, cwd, _keel("init"))
+        )
     hook = git.hooks_dir(root) / "pre-commit"
     framework = (root / ".pre-commit-config.yaml").is_file()
     install = _pre_commit_install() if framework and _has_pre_commit() else _keel("hooks install")
@@ -302,6 +309,7 @@ def check_schemas(root: Path, cwd: Path) -> Check:
 
 
 REPOSITORY_CHECKS: tuple[Callable[[Path, Path], Check], ...] = (
+    check_repository,
     check_dvc,
     check_dvc_remote,
     check_hooks,
