@@ -193,6 +193,47 @@ def dataset(
     )
 
 
+def checklist_decisions(m: dict[str, Any]) -> list[dict[str, str]]:
+    """The architecture-checklist items `keel checklist` cannot verify in a checkout where the
+    weights are not pulled, or that the manifests do not record (keel train does not clip)."""
+    arch = m["model"]["architecture"]
+    hidden, inner = arch["hidden_size"], arch["intermediate_size"]
+    training = m["trainingRun"]
+    return [
+        {
+            "item": "embedding-width",
+            "decision": f"Token embeddings are {hidden} wide, the model width: BERT has no "
+            "separate embedding size.",
+            "rationale": f"config.json: hidden_size {hidden}, no embedding_size; keel checklist "
+            "reads the word_embeddings shape from the safetensors header where the weights "
+            "are pulled.",
+        },
+        {
+            "item": "tied-embeddings",
+            "decision": "No output head: the deployment mean-pools the last hidden state, so "
+            "tie_word_embeddings (true, a default) ties nothing.",
+            "rationale": f"{', '.join(arch['architectures'])} has no language-model head; keel "
+            "checklist confirms from the headers (no lm_head tensor) where the weights are "
+            "pulled.",
+        },
+        {
+            "item": "ffn-ratio",
+            "decision": f"FFN width {inner} = {inner / hidden:g} × {hidden}, BERT's usual ratio.",
+            "rationale": f"config.json intermediate_size {inner} (scripts/measurements.json); "
+            "the Model's architecture does not record it.",
+        },
+        {
+            "item": "training-stability",
+            "decision": f"No gradient clipping; {training['hyperparameters']['warmup_steps']} "
+            "linear warm-up steps.",
+            "rationale": f"keel train's LoRA fine-tune ({training['steps']} steps, rank "
+            f"{training['hyperparameters']['lora_r']}) does not clip; the loss fell to "
+            f"{training['finalLoss']} without a spike. Clip (maxGradNorm 1.0) if a run "
+            "diverges.",
+        },
+    ]
+
+
 def build(m: dict[str, Any]) -> list[dict[str, Any]]:
     model = m["model"]
     arch = model["architecture"]
@@ -300,6 +341,7 @@ def build(m: dict[str, Any]) -> list[dict[str, Any]]:
                     "maxInputTokens": 256,
                     "architecture": "encoder-only",
                 },
+                "checklist": checklist_decisions(m),
             },
         ),
         manifest(
@@ -624,6 +666,10 @@ def build(m: dict[str, Any]) -> list[dict[str, Any]]:
                     "maxBatchSize": 16,
                     "maxInputTokens": 256,
                     "device": "cpu",
+                    # a small CPU container; keel checklist fits weights + overhead into it
+                    "memoryGiB": 2,
+                    # transformers' default for BERT (torch's scaled_dot_product_attention)
+                    "attentionBackend": "sdpa",
                 },
                 "api": {
                     "inputSchema": {

@@ -106,6 +106,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "inspect",
         "Read safetensors headers: tensors, dtypes, parameters, memory budget.",
     ),
+    "checklist": (
+        "toolkit.cli.checklist",
+        "checklist",
+        "The architecture checklist of a Deployment: verified, recorded, or a finding.",
+    ),
 }
 
 

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from toolkit.manifests.base import Date, DecisionRef, Manifest, NonEmpty, PositiveInt, Strict
+
+ChecklistItem = Literal[
+    "vocabulary-fertility",
+    "embedding-width",
+    "tied-embeddings",
+    "positional-context",
+    "normalization",
+    "attention-heads",
+    "ffn-ratio",
+    "activation",
+    "residual-depth",
+    "training-stability",
+    "kv-cache-memory",
+    "quantization-compatibility",
+    "attention-backend",
+]
+CHECKLIST_ITEMS: tuple[str, ...] = get_args(ChecklistItem)
+
+
+class ChecklistDecision(Strict):
+    """An architecture-checklist item decided by people where keel cannot verify it."""
+
+    item: ChecklistItem = Field(description="The checklist item, as `keel checklist` names it.")
+    decision: NonEmpty = Field(description="What was decided for this item.")
+    rationale: NonEmpty = Field(description="Why, and what evidence it rests on.")
 
 
 class Alternative(Strict):
@@ -36,6 +61,21 @@ class ArchitectureDecisionSpec(Strict):
     consequences: NonEmpty = Field(description="What becomes easier or harder because of this.")
     fit: FitAnswers
     supersedes: list[DecisionRef] = Field(default_factory=list)
+    checklist: list[ChecklistDecision] = Field(
+        default_factory=list,
+        description="Decisions for architecture-checklist items keel cannot verify "
+        "(`keel checklist` lists them); one entry per item.",
+    )
+
+    @field_validator("checklist")
+    @classmethod
+    def _one_entry_per_item(cls, value: list[ChecklistDecision]) -> list[ChecklistDecision]:
+        seen: set[str] = set()
+        for entry in value:
+            if entry.item in seen:
+                raise ValueError(f"item '{entry.item}' is decided twice; keep one entry")
+            seen.add(entry.item)
+        return value
 
 
 class ArchitectureDecision(Manifest):

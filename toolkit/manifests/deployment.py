@@ -24,6 +24,10 @@ from toolkit.manifests.base import (
     TokenizerRef,
 )
 
+AttentionBackend = Literal[
+    "eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention", "paged", "other"
+]
+
 
 class Serving(Strict):
     framework: NonEmpty = Field(description="e.g. keel, transformers, vllm, tgi, triton.")
@@ -31,6 +35,16 @@ class Serving(Strict):
     max_batch_size: PositiveInt
     max_input_tokens: PositiveInt
     device: NonEmpty = Field(description="e.g. cpu, cuda, cuda:0.")
+    memory_gib: Positive | None = Field(
+        default=None,
+        alias="memoryGiB",
+        description="Memory of the serving device in GiB (GPU memory on cuda, RAM on cpu): "
+        "`keel checklist` fits weights, KV cache and overhead into it.",
+    )
+    attention_backend: AttentionBackend | None = Field(
+        default=None,
+        description="Attention kernel the server uses; flash_attention_* needs a cuda device.",
+    )
 
 
 class RateLimit(Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from toolkit.core.checks import consistency, dvc_files, gates, references, weights
+from toolkit.core.checks import checklist, consistency, dvc_files, gates, references, weights
 from toolkit.core.findings import Finding
 from toolkit.core.repository import Graph
 
@@ -16,6 +16,7 @@ CHECKS: tuple[Check, ...] = (
     *consistency.CONSISTENCY,
     *dvc_files.DVC_CHECKS,
     *weights.WEIGHT_CHECKS,
+    *checklist.CHECKLIST_CHECKS,
 )
 
 
