@@ -135,12 +135,28 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keel")
-def cli() -> None:
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="Plain output even on a terminal (as NO_COLOR=1 does; KEEL_FORCE_COLOR=1 forces it).",
+)
+@click.pass_context
+def cli(ctx: click.Context, no_color: bool) -> None:
     """keel: versioned, schema-checked manifests for transformer model deployments.
 
     Exit codes: 0 ok, 1 check failed, 2 usage or input error, 3 internal error, 130 interrupted.
-    Set KEEL_DEBUG=1 to see tracebacks.
+    Set KEEL_DEBUG=1 to see tracebacks. Shell completion for bash, zsh and fish: docs/cli.md.
+
+    Examples:
+
+    \b
+      keel init my-models
+      keel validate -f json
     """
+    from toolkit.core.style import wanted
+
+    # every command's context inherits this: click.echo keeps or strips the colour codes
+    ctx.color = False if no_color else wanted()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 )
 @click.option("--reproduce", "run_reproduce", is_flag=True, help="Also run `keel reproduce`.")
 @click.option(
-    "--remote", is_flag=True, help="Check every artifact is in the DVC remote (no download)."
+    "--remote",
+    "-r",
+    is_flag=True,
+    help="Check every artifact is in the DVC remote (no download).",
 )
 @click.option(
     "--format",
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--out",
+    "-o",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="Write the report here (default: stdout).",
@@ -72,9 +76,14 @@ def audit(
     what you staged) after the pre-commit hook passes, and tags the commit
     audit/<deployment>/<date>. A work tree that differs from HEAD is refused (exit 2) unless
     --allow-dirty. Exit 1 when a check fails.
+
+    Examples:
+
+    \b
+      keel audit Deployment/semantic-search --no-record
+      keel audit --as-of 2026-11-24 -f html -o audit.html
     """
     from toolkit.cli.commands import command_problem
-    from toolkit.core.fsutil import write_atomic
     from toolkit.core.layout import find_root
     from toolkit.workflows.audit.audit import audit as run_audit
     from toolkit.workflows.audit.audit import record
@@ -91,11 +100,7 @@ def audit(
         allow_dirty=allow_dirty,
     )
     report = RENDERERS[report_format](result)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(out, report)
-    else:
-        click.echo(report, nl=False)
+    _emit(report, out)
     summary = ", ".join(f"{d.deployment} {d.status}" for d in result.deployments)
     click.echo(f"audit as of {result.as_of}: {summary}", err=True)
     if out is not None:
@@ -106,6 +111,17 @@ def audit(
             click.echo(f"tagged {tag}", err=True)
     if not result.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+def _emit(report: str, out: Path | None) -> None:
+    """The report into `out`, written atomically, or onto stdout."""
+    from toolkit.core.fsutil import write_atomic
+
+    if out is None:
+        click.echo(report, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, report)
 
 
 def _relative(path: Path, root: Path) -> str | None:

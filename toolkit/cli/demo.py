@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("keel-demo")
 )
 @click.option(
-    "--remote", default=None, help="DVC remote for the demo (default: a local directory)."
+    "--remote",
+    "-r",
+    default=None,
+    help="DVC remote for the demo (default: a local directory).",
 )
 @click.option(
     "--manifests-only",
@@ -46,6 +49,12 @@ def demo(
     DIRECTORY, the demo resumes after the last one (changes a failed step left uncommitted
     stop it until you commit or discard them). With --manifests-only, running it again changes
     nothing.
+
+    Examples:
+
+    \b
+      keel demo keel-example --manifests-only
+      keel demo keel-example
     """
     from toolkit.workflows.demo.demo import demo as run_demo
 

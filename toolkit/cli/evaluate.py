@@ -21,6 +21,12 @@ def evaluate(ref: str, dataset: str | None, name: str | None, root: Path | None)
 
     `keel evaluate Evaluation/NAME` runs that evaluation again and updates it in place.
     The per-example outputs go to artifacts/evaluations/NAME.safetensors, tracked by DVC.
+
+    Examples:
+
+    \b
+      keel evaluate Evaluation/semantic-search-canary
+      keel evaluate Model/all-minilm-l6-v2 -d Dataset/general-sts
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.artifacts.verify import load_graph

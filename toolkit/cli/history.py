@@ -21,7 +21,14 @@ _FORMAT = click.option(
 @root_option
 def log(ref: str, output: str, root: Path | None) -> None:
     """The commits that changed manifest REF (Kind/name), newest first, with the fields each
-    changed; renamed files are followed."""
+    changed; renamed files are followed.
+
+    Examples:
+
+    \b
+      keel log Deployment/semantic-search
+      keel log Model/all-minilm-l6-v2 -f json
+    """
     from toolkit.core.layout import find_root
     from toolkit.workflows.audit.history import log as history_log
 
@@ -47,6 +54,12 @@ def diff(args: tuple[str, ...], output: str, root: Path | None) -> None:
     ARGS are up to two revisions, then Kind/name references to limit the comparison. One
     revision: it against the work tree. None: the last audit tag (or HEAD~1) against the work
     tree. Manifests are matched by Kind/name, so moved files are followed.
+
+    Examples:
+
+    \b
+      keel diff
+      keel diff HEAD~1 HEAD Deployment/semantic-search -f json
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.audit.history import default_base

@@ -11,6 +11,7 @@ import click
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 @click.option(
     "--remote",
+    "-r",
     default=None,
     help="URL or directory of the default DVC remote (default: a local directory "
     "under $XDG_DATA_HOME/keel/remotes, outside the repository).",
@@ -19,6 +20,12 @@ def init(directory: Path, remote: str | None) -> None:
     """Make DIRECTORY a keel repository: git, DVC with a local remote, manifests/, hooks config.
 
     Safe to run again: what exists is kept.
+
+    Examples:
+
+    \b
+      keel init my-models
+      keel init my-models -r /srv/dvc/my-models
     """
     from toolkit.workflows.authoring.init import init as run_init
 

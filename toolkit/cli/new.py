@@ -27,13 +27,21 @@ KIND_NAMES = (
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(KIND_NAMES, case_sensitive=False))
+@click.argument("kind", type=click.Choice(KIND_NAMES, case_sensitive=False), metavar="KIND")
 @click.argument("name")
 @root_option
 def new(kind: str, name: str, root: Path | None) -> None:
     """Write a commented template for a KIND manifest called NAME under manifests/.
 
-    Fill in every <fill: ...> placeholder; `keel validate` lists those left.
+    KIND is one of Requirements, ArchitectureDecision, Model, Tokenizer, Dataset, Evaluation,
+    Quantization, TrainingRun, Adapter, Runbook, Deployment (any case). Fill in every
+    <fill: ...> placeholder; `keel validate` lists those left.
+
+    Examples:
+
+    \b
+      keel new Requirements latency-first
+      keel new dataset search-holdout
     """
     from toolkit.workflows.authoring.new import new_manifest
 

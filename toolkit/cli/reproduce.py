@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--report",
+    "-o",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="Write the Markdown report here and the JSON report beside it (.json).",
@@ -52,6 +53,12 @@ def reproduce(
     Stages: 1 validate, 2 pull + verify, 3 load tokenizer and model, 4 adapter,
     5 quantization, 6 canary against the recorded Evaluation, 7 serve (with --serve).
     Exit 0 only when every stage passed; 1 names the stage and the manifest field.
+
+    Examples:
+
+    \b
+      keel reproduce Deployment/semantic-search
+      keel reproduce Deployment/semantic-search --rev HEAD~1 -o reproduce.md
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.reproduce.report import report_paths, to_markdown, write_report

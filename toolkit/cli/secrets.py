@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.options import coloured
 from toolkit.core.errors import EXIT_CHECK_FAILED
 
 
@@ -13,6 +14,7 @@ from toolkit.core.errors import EXIT_CHECK_FAILED
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--format",
+    "-f",
     "output_format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -30,11 +32,17 @@ def secrets(paths: tuple[Path, ...], output_format: str) -> None:
     shown redacted. A line holding
     `keel: allow-secret` is exempt. PATHS (files or directories) default to the repository's
     manifests/ tree. Exit 0 when clean, 1 when something was found, 2 on usage errors.
+
+    Examples:
+
+    \b
+      keel secrets
+      keel secrets manifests/deployments -f json
     """
     # toolkit.workflows, not toolkit.core.checks: importing that package loads pydantic.
     from toolkit.core.errors import UsageError
     from toolkit.core.layout import MANIFEST_DIR, find_root
-    from toolkit.core.reporters import REPORTERS
+    from toolkit.core.reporters import render
     from toolkit.workflows.validation.secrets import scan
 
     if not paths:
@@ -43,6 +51,6 @@ def secrets(paths: tuple[Path, ...], output_format: str) -> None:
             raise UsageError(f"{manifests}: no such directory; pass the files to scan")
         paths = (manifests,)
     result = scan(paths)
-    click.echo(REPORTERS[output_format](result))
+    click.echo(render(output_format, result, colour=coloured()))
     if not result.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

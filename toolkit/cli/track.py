@@ -25,6 +25,11 @@ def track(paths: tuple[Path, ...], into: str, no_cache: bool, root: Path | None)
 
     Files must lie under the manifest's spec.directory. Running it again on unchanged files
     changes nothing. The manifest keeps its comments and key order.
+
+    Examples:
+
+    \b
+      keel track artifacts/datasets/search-canary/canary.jsonl --into Dataset/search-canary
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.artifacts.track import track as run_track

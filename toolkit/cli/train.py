@@ -18,6 +18,11 @@ def train(ref: str, root: Path | None) -> None:
     Every hyperparameter comes from the TrainingRun and the Adapter that names it; the adapter
     is written as safetensors into the Adapter's directory and tracked by DVC, and the measured
     outcome, base digest and config digest are written back into the manifests.
+
+    Examples:
+
+    \b
+      keel train TrainingRun/minilm-search-lora
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.evaluation.train import train as run_train
@@ -38,6 +43,11 @@ def quantize(ref: str, root: Path | None) -> None:
 
     The quantized weights are not stored: `keel reproduce` re-derives them and checks this
     digest.
+
+    Examples:
+
+    \b
+      keel quantize Quantization/minilm-search-int8
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.evaluation.quantize import quantize as run_quantize

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.cli.options import root_option
+from toolkit.cli.options import root_option, verdict
 from toolkit.core.errors import EXIT_CHECK_FAILED
 
 _REMOTE = click.option("--remote", "-r", default=None, help="DVC remote (default: DVC's default).")
@@ -21,6 +21,12 @@ def push(refs: tuple[str, ...], remote: str | None, root: Path | None) -> None:
 
     A Deployment stands for its Model, Tokenizer, Adapter and Datasets. Exit 1 when any file
     is not in the remote afterwards (each is named, with the reason).
+
+    Examples:
+
+    \b
+      keel push
+      keel push Deployment/semantic-search -r keel
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.artifacts.transfer import push as run_push
@@ -29,10 +35,8 @@ def push(refs: tuple[str, ...], remote: str | None, root: Path | None) -> None:
     for failure in result.failures:
         click.echo(failure.render())
     failed = len(result.failures)
-    click.echo(
-        f"{len(result.targets)} DVC-tracked files; {result.transferred} pushed"
-        + (f"; {failed} not pushed" if failed else "")
-    )
+    summary = f"{len(result.targets)} DVC-tracked files; {result.transferred} pushed"
+    click.echo(verdict(summary + (f"; {failed} not pushed" if failed else ""), not failed))
     if failed:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
 
@@ -54,6 +58,12 @@ def pull(
 
     Exit 1 when a file is not pulled or does not match its manifest. A workspace file that
     differs from its manifest is kept unless --force.
+
+    Examples:
+
+    \b
+      keel pull Deployment/semantic-search
+      keel pull Model/all-minilm-l6-v2 --force
     """
     from toolkit.core.layout import find_root
     from toolkit.workflows.artifacts.transfer import pull as run_pull
@@ -70,9 +80,7 @@ def pull(
     assert verification is not None
     for problem in verification.problems:
         click.echo(problem.render())
-    click.echo(
-        f"verified {verification.checked} files: "
-        + ("all match" if verification.ok else f"{len(verification.problems)} do not match")
-    )
+    matched = "all match" if verification.ok else f"{len(verification.problems)} do not match"
+    click.echo(verdict(f"verified {verification.checked} files: {matched}", verification.ok))
     if not result.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

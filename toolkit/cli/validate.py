@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.cli.options import root_option
+from toolkit.cli.options import coloured, root_option
 from toolkit.core.errors import EXIT_CHECK_FAILED
 
 
@@ -14,6 +14,7 @@ from toolkit.core.errors import EXIT_CHECK_FAILED
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--format",
+    "-f",
     "output_format",
     type=click.Choice(["text", "json", "github"]),
     default="text",
@@ -40,14 +41,20 @@ def validate(
 
     PATHS default to the repository's manifests/ tree. References always resolve against
     the whole tree. Exit 0 when valid, 1 when problems were found, 2 on usage or I/O errors.
+
+    Examples:
+
+    \b
+      keel validate
+      keel validate manifests/models -f json
     """
     from toolkit.core.layout import find_root
-    from toolkit.core.reporters import REPORTERS
+    from toolkit.core.reporters import render
     from toolkit.workflows.validation.validate import validate as run_validation
 
     result = run_validation(
         root or find_root(Path.cwd()), list(paths), checksums=checksums, neighbours=neighbours
     )
-    click.echo(REPORTERS[output_format](result))
+    click.echo(render(output_format, result, colour=coloured()))
     if not result.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

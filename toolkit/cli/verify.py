@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.cli.options import root_option
+from toolkit.cli.options import coloured, root_option
 from toolkit.core.errors import EXIT_CHECK_FAILED
 
 
@@ -30,6 +30,12 @@ def verify(
     Unchanged files cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch, a
     missing file, or an artifact manifest that does not validate (its files are reported as
     not checked, with the reason).
+
+    Examples:
+
+    \b
+      keel verify
+      keel verify Tokenizer/all-minilm-l6-v2 --no-cache
     """
     from toolkit.core.layout import find_root
     from toolkit.core.reporters import text
@@ -48,6 +54,6 @@ def verify(
         result = run_verify(
             root or find_root(Path.cwd()), refs, use_cache=not no_cache, skip_missing=skip_missing
         )
-    click.echo(text(result.report(strict=strict)))
+    click.echo(text(result.report(strict=strict), colour=coloured()))
     if not result.ok or (strict and result.extra):
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)

@@ -66,8 +66,10 @@ def needed_by(
         manifest = graph.get(ref)
         if manifest is None:
             raise UsageError(f"{ref}: no such manifest (or it does not validate)")
-        alone = own_files and isinstance(manifest, ARTIFACT_KINDS)
-        for needed in [manifest] if alone else _expand(graph, manifest):
+        if own_files and isinstance(manifest, ARTIFACT_KINDS):
+            found.setdefault(manifest.ref, manifest)
+            continue
+        for needed in _expand(graph, manifest):
             found.setdefault(needed.ref, needed)
     return list(found.values())
 

@@ -85,9 +85,29 @@ def severity_summary(findings: Sequence[Finding]) -> str:
     return ", ".join(parts) or "no findings"
 
 
-def text(source: Report | Reportable) -> str:
+def text(source: Report | Reportable, *, colour: bool = False) -> str:
+    """One line per finding, the notes, then the summary. With `colour` (a terminal), errors
+    are red, warnings yellow, and the summary green when no finding is an error."""
     report = _report(source)
-    return "\n".join([*map(report.line, _shown(report)), *report.notes, report.summary])
+    shown = _shown(report)
+    if not colour:
+        return "\n".join([*map(report.line, shown), *report.notes, report.summary])
+    from toolkit.core import style
+
+    painted = [
+        style.paint(report.line(f), style.ERROR if f.severity == Severity.error else style.WARNING)
+        for f in shown
+    ]
+    failed = any(f.severity == Severity.error for f in shown)
+    summary = style.paint(report.summary, style.ERROR if failed else style.OK)
+    return "\n".join([*painted, *report.notes, summary])
+
+
+def render(name: str, source: Report | Reportable, *, colour: bool = False) -> str:
+    """`REPORTERS[name](source)`; the text reporter in colour when `colour` is set."""
+    if name == "text":
+        return text(source, colour=colour)
+    return REPORTERS[name](source)
 
 
 def as_json(source: Report | Reportable) -> str:

@@ -102,7 +102,15 @@ class ModelSpec(ArtifactFiles):
     format: Literal["safetensors", "pytorch", "gguf", "onnx"] = "safetensors"
     architecture: Architecture
     parameters: PositiveInt = Field(description="Number of parameters, from the weights' headers.")
-    dtype: Literal["float32", "float16", "bfloat16", "int8", "int4"]
+    dtype: Literal[
+        "float64", "float32", "float16", "bfloat16",
+        "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
+        "float6_e2m3", "float6_e3m2", "float4_e2m1",
+        "int8", "int4", "int3", "int2",
+    ] = Field(
+        description="The dtype most parameters have, torch's name for it; intN for quantized "
+        "weights (GPTQ/AWQ bits, I8/I4 tensors)."
+    )  # fmt: skip
 
 
 class Model(Manifest):

@@ -25,7 +25,13 @@ class Fertility(Strict):
 
 class TokenizerSpec(ArtifactFiles):
     model: ModelRef = Field(description="The Model this tokenizer belongs to.")
-    algorithm: Literal["BPE", "WordPiece", "Unigram", "WordLevel", "SentencePiece", "other"]
+    algorithm: Literal[
+        "BPE", "WordPiece", "Unigram", "WordLevel", "SentencePiece", "tiktoken", "other"
+    ] = Field(
+        description="tokenizer.json's model type; else SentencePiece for a sentencepiece model "
+        "(tokenizer.model, tokenizer.model.v3, spiece.model), tiktoken for *.tiktoken or "
+        "tekken.json, BPE for merges.txt with vocab.json, WordPiece for vocab.txt."
+    )
     vocab_size: PositiveInt
     max_length: PositiveInt = Field(description="Longest input in tokens (model_max_length).")
     overflow: Literal["truncate", "chunk", "hierarchical", "reject"] = Field(

@@ -18,7 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from toolkit.bridges import hf
-from toolkit.core import model_files
+from toolkit.core import tokenizer_files
+from toolkit.core.checkpoint_files import duplicate_exports
 from toolkit.core.errors import UsageError
 from toolkit.core.hashing import hash_file, parallel_map
 from toolkit.core.manifest_writer import create_manifest
@@ -54,7 +55,8 @@ def pin(root: Path, request: PinRequest) -> PinResult:
     current = current_manifests(root, request.name)
     directory = target_directory(request, current)
     source = resolve(request)
-    pinned = parallel_map(_hash, _select(source.files, request, current["Model"]))
+    chosen, excluded = _select(source.files, request, current["Model"])
+    pinned = parallel_map(_hash, chosen)
     etag_checked = sum(hf.check_blob(p.file, p.sha256) for p in pinned)
     remote_checked = _check_remote(source, pinned) if request.remote else 0
     groups = {"Model": [p for p in pinned if not _is_tokenizer(p)]}
@@ -96,27 +98,32 @@ def pin(root: Path, request: PinRequest) -> PinResult:
         undo.restore()
         raise
     undo.discard()
-    pinned_paths = {p.file.relative for p in pinned}
+    pinned_paths = {p.file.relative for p in pinned} | set(excluded)
     return PinResult(
         request.name, source.kind, source.subject, source.repo_id, source.revision,
         root / directory, len(pinned), etag_checked, remote_checked, tuple(copied),
         tuple(created), tuple(updated), tuple(d for d in dropped if d not in pinned_paths),
+        tuple(excluded.items()),
     )  # fmt: skip
 
 
 def _is_tokenizer(pinned: PinnedFile) -> bool:
-    return PurePosixPath(pinned.file.relative).name in model_files.TOKENIZER_FILES
+    return tokenizer_files.is_tokenizer_file(PurePosixPath(pinned.file.relative).name)
 
 
 def _select(
     files: Sequence[SourceFile], request: PinRequest, model: tuple[Path, Manifest] | None
-) -> list[SourceFile]:
+) -> tuple[list[SourceFile], dict[str, str]]:
+    """The files to pin, and the duplicate weight exports left out with the reason for each
+    (`checkpoint_files`); --exclude patterns and SKIPPED_NAMES go first."""
     chosen = [
         f
         for f in files
         if PurePosixPath(f.relative).name not in SKIPPED_NAMES
         and not any(fnmatch.fnmatch(f.relative, pattern) for pattern in request.exclude)
     ]
+    excluded = duplicate_exports(f.relative for f in chosen)
+    chosen = [f for f in chosen if f.relative not in excluded]
     recorded = model is not None and model[1].spec.allow_pickle is not None
     pickles = [f.relative for f in chosen if f.relative.lower().endswith(PICKLE_SUFFIXES)]
     if pickles and not (request.allow_pickle or recorded):
@@ -126,7 +133,7 @@ def _select(
         )
     if not chosen:
         raise UsageError(f"{request.source}: no files to pin")
-    return chosen
+    return chosen, excluded
 
 
 def _hash(file: SourceFile) -> PinnedFile:

@@ -12,10 +12,12 @@ from collections import Counter
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from toolkit.core import model_files
+from toolkit.core import model_files, tokenizer_files
+from toolkit.core.checkpoint_files import check_index
 from toolkit.core.errors import ManifestError, UsageError
 from toolkit.core.manifest_writer import sync_spec
-from toolkit.core.safetensors_header import read_header
+from toolkit.core.safetensors_header import INDEX_SUFFIX, read_header
+from toolkit.core.weight_counts import packing_beside, parameters
 from toolkit.manifests import Model, Tokenizer
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from toolkit.workflows.artifacts.pin_sources import Source
     from toolkit.workflows.artifacts.pin_values import PinnedFile, PinRequest
 
-DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+UNQUANTIZED = ("float64", "float32", "float16", "bfloat16")
 MANAGED = {
     "Model": ("source", "license", "format", "architecture", "parameters", "dtype", "allowPickle"),
     "Tokenizer": ("model", "algorithm", "vocabSize", "maxLength", "paddingSide", "specialTokens"),
@@ -75,7 +77,7 @@ def model_spec(
     config_path = next((p.file.path for p in pinned if p.file.relative == "config.json"), None)
     if config_path is None:
         raise UsageError(f"{request.source}: no config.json; keel pin reads the architecture there")
-    parameters, dtype = _weights([p for p in files if p.file.relative.endswith(".safetensors")])
+    count, dtype = _weights(files)
     spec: dict[str, Any] = {
         "source": source.record,
         "license": _license(request, source, current["Model"]),
@@ -83,7 +85,7 @@ def model_spec(
         "directory": directory,
         "files": [p.entry for p in files],
         "architecture": model_files.architecture(model_files.read_json(config_path), config_path),
-        "parameters": parameters,
+        "parameters": count,
         "dtype": dtype,
     }
     if request.allow_pickle:
@@ -95,7 +97,7 @@ def tokenizer_spec(
     request: PinRequest, pinned: Sequence[PinnedFile], files: Sequence[PinnedFile], directory: str
 ) -> dict[str, Any]:
     top = {p.file.relative: p.file.path for p in pinned if "/" not in p.file.relative}
-    summary = model_files.tokenizer_summary(top, model_files.read_json(top["config.json"]))
+    summary = tokenizer_files.tokenizer_summary(top, model_files.read_json(top["config.json"]))
     return {
         "model": f"Model/{request.name}",
         "directory": directory,
@@ -110,23 +112,30 @@ def tokenizer_spec(
 
 
 def _weights(files: Sequence[PinnedFile]) -> tuple[int, str]:
-    """Elements of the floating-point tensors in all weight files, and their commonest dtype."""
-    if not files:
+    """The parameters in the Model's safetensors files (`core.weight_counts`: GPTQ/AWQ weights
+    unpacked, buffers and quantization metadata left out), each shard of a sharded checkpoint
+    once, and the dtype most of them have; in a quantized checkpoint (FP8, GPTQ…), whose
+    embeddings and norms stay in 16 bits, the dtype of most quantized weights. Duplicate
+    exports were left out before (`pin`)."""
+    weights = [p for p in files if p.file.relative.endswith(".safetensors")]
+    if not weights:
         raise UsageError(
             "no *.safetensors weights: keel pin reads parameters and dtype from safetensors "
             "headers (it never unpickles); convert the weights to safetensors first"
         )
-    elements: Counter[str] = Counter()
-    for pinned in files:
-        for tensor in read_header(pinned.file.path).tensors.values():
-            if tensor.dtype.startswith(("F", "BF")):
-                elements[tensor.dtype] += tensor.elements
-    if not elements:
-        raise ManifestError("the safetensors files hold no floating-point tensors")
-    dominant = elements.most_common(1)[0][0]
-    if dominant not in DTYPES:
-        raise ManifestError(f"the weights are mostly {dominant}; keel records {', '.join(DTYPES)}")
-    return sum(elements.values()), DTYPES[dominant]
+    present = [p.file.relative for p in files]
+    for index in (p for p in files if p.file.relative.endswith(INDEX_SUFFIX)):
+        check_index(index.file.path, index.file.relative, present)
+    counts: Counter[str] = Counter()
+    for pinned in weights:
+        path = pinned.file.path
+        tensors = read_header(path).tensors.values()
+        for count, dtype in parameters(tensors, packing_beside(path), path).values():
+            counts[dtype] += count
+    if not counts:
+        raise ManifestError("the safetensors files hold no parameters, only buffers")
+    quantized = Counter({d: n for d, n in counts.items() if d not in UNQUANTIZED})
+    return sum(counts.values()), (quantized or counts).most_common(1)[0][0]
 
 
 def _license(request: PinRequest, source: Source, model: tuple[Path, Manifest] | None) -> str:

@@ -53,6 +53,8 @@ class PinResult:
     updated: tuple[Path, ...]
     dropped: tuple[str, ...]
     """Paths the manifests pinned before but the source no longer has (the files stay)."""
+    excluded: tuple[tuple[str, str], ...] = ()
+    """(path, reason) of the duplicate weight exports left out (`core.checkpoint_files`)."""
 
     @property
     def changed(self) -> bool:
