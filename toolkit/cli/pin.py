@@ -126,6 +126,8 @@ def _echo_result(result: PinResult, base: Path, *, remote: bool) -> None:
     if remote:
         checked.append(f"{result.remote_checked} against the hub's record")
     click.echo(", ".join(checked))
+    for path, reason in result.excluded:
+        click.echo(f"left out {path}: {reason} (not pinned, not counted)")
     if result.copied:
         click.echo(f"copied {len(result.copied)} files to {_shown(result.directory, base)}/")
     for path in result.created:
@@ -133,8 +135,6 @@ def _echo_result(result: PinResult, base: Path, *, remote: bool) -> None:
     for path in result.updated:
         click.echo(f"updated {_shown(path, base)}")
     for dropped in result.dropped:
-    for path, reason in result.excluded:
-        click.echo(f"left out {path}: {reason} (not pinned, not counted)")
         click.echo(f"no longer pinned: {dropped} (not in the source; its copy stays on disk)")
     if not result.changed:
         click.echo("nothing changed")
