@@ -132,6 +132,17 @@ def test_a_missing_remote_directory_fails_with_mkdir(
     assert by_name(diagnose(repo))["dvc-remote"].status is Status.OK
 
 
+def test_no_default_remote_fails(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "remote", "default", "--unset"], cwd=repo, check=True
+    )
+    code, _ = run([], capsys)
+    check = by_name(diagnose(repo))["dvc-remote"]
+    assert code == 1
+    assert check.detail == "no default remote: keel push and pull have nowhere to go"
+    assert check.fix == "dvc remote add -d keel /path/to/shared/remote"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
 def test_a_read_only_remote_directory_fails(repo: Path) -> None:
     remote = repo.parent / "remote"
@@ -173,6 +184,15 @@ def test_no_hook_installed_warns_and_pre_commit_install_fixes_it(
     fixed = by_name(diagnose(repo))["hooks"]
     assert fixed.status is Status.OK
     assert fixed.detail.startswith("pre-commit's hook (")
+
+
+def test_a_hook_keel_did_not_write_warns(repo: Path) -> None:
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\nexec lint-everything\n")
+    check = by_name(diagnose(repo))["hooks"]
+    assert check.status is Status.WARN
+    assert check.detail == f"{hook} was not written by keel or pre-commit; keel's checks do not run"
+    assert check.fix == "keel hooks install --force"
 
 
 def test_a_hook_that_cannot_start_fails(
