@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit.bridges.dvcfiles import ignore_in_git as ignore_in_git
+from toolkit.bridges.dvcfiles import write_dvc_file as write_dvc_file
 from toolkit.core.errors import DvcError
-from toolkit.core.fsutil import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -114,6 +115,7 @@ def push(root: Path, targets: list[Path], remote: str | None = None) -> int:
     """Push the data of these .dvc targets to the remote; returns how many files went up."""
     repo, dvc_exception = _open(root)
     try:
+        _loadable(repo, targets)
         with _quiet():
             return int(repo.push(targets=[str(t) for t in targets], remote=remote) or 0)
     except dvc_exception as error:
@@ -130,6 +132,7 @@ def pull(root: Path, targets: list[Path], remote: str | None = None) -> tuple[in
 
     repo, dvc_exception = _open(root)
     try:
+        _loadable(repo, targets)
         with _quiet():
             result = repo.pull(targets=[str(t) for t in targets], remote=remote)
         return len(result.get("added", [])) + len(result.get("modified", [])), []
@@ -158,6 +161,24 @@ def remote_sha256s(root: Path, md5s: list[str], remote: str | None = None) -> di
         return {}
     paths = {md5: remote_object(objects, md5) for md5 in md5s}
     return {md5: sha256_file(p) if p.is_file() else None for md5, p in paths.items()}
+
+
+def _loadable(repo: Any, targets: Sequence[Path]) -> None:
+    """DVC builds every stage of the .dvc files it moves; one whose import comes from a cloud
+    without its plugin installed is skipped with a warning only. Name it instead."""
+    from dvc.dvcfile import load_file
+
+    for target in targets:
+        if target.suffix != ".dvc":
+            continue
+        try:
+            load_file(repo, str(target)).stage  # noqa: B018 - building the stage is the check
+        except ImportError as error:
+            raise DvcError(
+                f"{target}: {error}: DVC cannot read this .dvc file (an import from that "
+                "storage) without it; install it in keel's environment (`pip install "
+                "'dvc[s3]'`, `dvc[gs]`, ...) and run the command again"
+            ) from None
 
 
 @contextlib.contextmanager
@@ -311,45 +332,6 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-KEPT_OUT_FIELDS = ("desc", "type", "labels", "meta", "remote", "push", "cache")
-
-
-def write_dvc_file(data_path: Path, md5: str, size: int) -> None:
-    """Write `<data_path>.dvc` in DVC 3's format, atomically, keeping the fields a user may
-    have added (desc, remote, push, ...); git-ignore the data file beside it, as `dvc add` does."""
-    dvc_path = data_path.with_name(data_path.name + ".dvc")
-    kept: dict[str, object] = {}
-    top: dict[str, object] = {}
-    if dvc_path.is_file():
-        import yaml
-
-        try:
-            old = yaml.safe_load(dvc_path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError):
-            old = None
-        if isinstance(old, dict):
-            top = {k: v for k, v in old.items() if k != "outs"}
-            outs = old.get("outs")
-            if isinstance(outs, list) and len(outs) == 1 and isinstance(outs[0], dict):
-                kept = {k: v for k, v in outs[0].items() if k in KEPT_OUT_FIELDS}
-    out = {"md5": md5, "size": size, "hash": "md5", "path": data_path.name, **kept}
-    import yaml
-
-    text = yaml.safe_dump({"outs": [out], **top}, sort_keys=False)
-    ignore_in_git(data_path)
-    write_atomic(dvc_path, text)
-
-
-def ignore_in_git(data_path: Path) -> None:
-    """Add `/name` to the .gitignore beside the file unless it is there (what `dvc add` does)."""
-    gitignore = data_path.parent / ".gitignore"
-    line = f"/{data_path.name}"
-    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
-    if line in text.splitlines():
-        return
-    write_atomic(gitignore, text + ("" if not text or text.endswith("\n") else "\n") + line + "\n")
-
-
 def remote_objects(root: Path, md5s: list[str], remote: str | None = None) -> dict[str, bool]:
     repo, dvc_exception = _open(root)
     try:
@@ -387,6 +369,7 @@ def remote_object(objects: Path, md5: str) -> Path:
 def fetch(root: Path, targets: list[Path], remote: str | None = None) -> str | None:
     repo, dvc_exception = _open(root)
     try:
+        _loadable(repo, targets)
         with _quiet():
             repo.fetch(targets=[str(t) for t in targets], remote=remote)
         return None

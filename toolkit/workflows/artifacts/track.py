@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.core.artifacts import ARTIFACT_KINDS
 from toolkit.core.checksums import Fingerprint, Request, fingerprints
-from toolkit.core.dvcfiles import read_dvc_file
+from toolkit.core.dvcfiles import judge
 from toolkit.core.errors import DvcError, UsageError
 from toolkit.core.findings import field_path
 from toolkit.core.hashing import FileStat
@@ -92,7 +92,7 @@ def _store(
     never moved or replaced. A kill leaves at worst an unused cache object or a temp file that
     the next run removes; the `.dvc` file and then the manifest are written only after the
     bytes they point at are safe."""
-    from toolkit.bridges import dvc  # no DVC import: keel writes DVC's cache layout itself
+    from toolkit.bridges import dvc  # keel writes DVC's cache layout itself
 
     added = []
     for fingerprint in measured:
@@ -100,7 +100,7 @@ def _store(
         assert md5 is not None  # track always asks for md5
         in_cache = dvc.cache_object(root, md5)
         cached = in_cache.is_file() and in_cache.stat().st_size == fingerprint.size
-        recorded = _dvc_md5(path) == md5
+        recorded = _recorded(root, path, md5, fingerprint.size)
         if cached and recorded:
             continue
         if not cached:
@@ -192,9 +192,26 @@ def _entry(directory: Path, fingerprint: Fingerprint) -> dict[str, Any]:
     return entry
 
 
-def _dvc_md5(path: Path) -> str | None:
-    recorded = read_dvc_file(path.with_name(path.name + ".dvc"))
-    return recorded.md5 if recorded else None
+def _recorded(root: Path, path: Path, md5: str, size: int) -> bool:
+    """Whether DVC already records these bytes for `path` in keel's form: a `.dvc` file that
+    DVC reads as one DVC 3 output (`hash: md5`) with this md5 and size, or the dvc.lock of the
+    pipeline stage that writes the file (keel writes no `.dvc` file for a stage's output)."""
+    from toolkit.bridges.dvcfiles import load_dvc, lock_output
+
+    written = lock_output(root, path)
+    if written is not None:
+        lock, out = written
+        if out.out.md5 != md5:
+            raise UsageError(
+                f"{path}: an output of stage {out.stage} in {lock}, which records "
+                f"{out.out.hash_name} {out.out.value}, not the file's md5 {md5}: run "
+                f"`dvc commit {out.stage}` (or `dvc repro {out.stage}`), then keel track again"
+            )
+        return True
+    record = load_dvc(path.with_name(path.name + ".dvc"))
+    if record is None or judge(record, path.name, md5, size, "") is not None:
+        return False
+    return record.outs[0].size == size
 
 
 def _expand(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from toolkit.core.artifacts import pinned_files
-from toolkit.core.dvcfiles import read_dvc_file
+from toolkit.core.checks.dvc_files import track_command
+from toolkit.core.dvcfiles import Verdict, judge, read_dvc_file, usable_md5
 from toolkit.core.errors import DvcError
 from toolkit.core.fsutil import display
 from toolkit.core.hashing import FileStat, hash_file
@@ -52,6 +53,9 @@ class Transfer:
         return not self.failures and (self.verification is None or self.verification.ok)
 
 
+_NO_MD5 = "records no md5 keel can move the file by; run `"
+
+
 @dataclass(frozen=True)
 class _Plan:
     files: list[tuple[PinnedFile, str]]  # tracked one by one, with their `.dvc` file's md5
@@ -62,26 +66,30 @@ class _Plan:
 
 
 def _plan(root: Path, refs: Sequence[str]) -> tuple[_Plan, list[Path]]:
+    from toolkit.bridges.dvcfiles import load_dvc, tracked_directory
+
     graph = load_graph(root)
     files = pinned_files(graph, refs)
     tracked, refused, untracked, targets = [], [], [], []
     for file in files:
         dvc_path = file.dvc_file(root)
-        recorded = read_dvc_file(dvc_path)
-        if recorded is not None and recorded.md5 and not recorded.md5.endswith(".dir"):
-            tracked.append((file, recorded.md5))
+        record = load_dvc(dvc_path)
+        md5 = usable_md5(record, PurePosixPath(file.relative).name) if record else None
+        if md5 is not None:
+            tracked.append((file, md5))
             targets.append(dvc_path)
-        elif recorded is not None or dvc_path.is_file():
-            refused.append((file, f"{display(dvc_path, root)} records no single file's md5"))
-        elif (directory := _tracked_directory(root, file)) is not None:
-            dvc_name = display(directory.with_name(directory.name + ".dvc"), root)
+        elif record is not None:
+            name, fix = PurePosixPath(file.relative).name, track_command(file)
+            why = judge(record, name, file.md5, file.size, fix) or Verdict(_NO_MD5 + fix + "`")
+            refused.append((file, f"{display(dvc_path, root)} {why.message}"))
+        elif (directory := tracked_directory(root, file.relative)) is not None:
+            where, dvc_name = display(directory, root), display(Path(f"{directory}.dvc"), root)
             refused.append(
                 (
                     file,
-                    f"tracked by DVC as part of the directory {display(directory, root)} "
-                    f"({dvc_name}); keel moves files tracked one by one: run "
-                    f"`dvc remove {dvc_name}` then `keel track {display(directory, root)} "
-                    f"--into {file.ref}`",
+                    f"tracked by DVC as part of the directory {where} ({dvc_name}); keel moves "
+                    f"files tracked one by one: run `dvc remove {dvc_name}` then `keel track "
+                    f"{where} --into {file.ref}`",
                 )
             )
         else:
@@ -89,16 +97,6 @@ def _plan(root: Path, refs: Sequence[str]) -> tuple[_Plan, list[Path]]:
     outputs = [root / f"{path}.dvc" for path in outputs_files(graph, refs)]
     plan = _Plan(tracked, outputs, refused, sorted(set(untracked)), sorted({f.ref for f in files}))
     return plan, sorted(set(targets + outputs))
-
-
-def _tracked_directory(root: Path, file: PinnedFile) -> Path | None:
-    """The directory above `file` that a `.dvc` file tracks as a whole, if any."""
-    for parent in Path(file.relative).parents:
-        if parent == Path("."):
-            return None
-        if (root / parent.with_name(parent.name + ".dvc")).is_file():
-            return root / parent
-    return None
 
 
 def outputs_files(graph: Graph, refs: Sequence[str]) -> list[str]:
