@@ -18,6 +18,7 @@ from toolkit.core.findings import WARN as WARN
 from toolkit.core.findings import CheckResult, Finding, Severity, located
 from toolkit.core.reporters import relative
 from toolkit.manifests import Dataset, Deployment, Runbook
+from toolkit.workflows.audit.checklist_check import checklist_check
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -374,6 +375,7 @@ def operations_checks(graph: Graph, deployment: Deployment) -> list[Check]:
         ),
         monitoring,
         canary_check(graph, deployment),
+        checklist_check(graph, deployment),
     ]
 
 
