@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import shlex
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,34 +25,71 @@ PRE_COMMIT_CONFIG = """\
 # keel's checks on every commit that touches a manifest or a .dvc file.
 # Once per clone: `pip install pre-commit && pre-commit install`.
 # (Without the framework: `keel hooks install` installs the same checks as a plain git hook.)
+# Each hook runs {program} (what `keel init` ran with), so it works without
+# the virtualenv on PATH; where that path does not exist (another machine), `keel` on PATH.
 repos:
   - repo: local
     hooks:
       - id: keel-validate
         name: keel validate
-        entry: keel validate --neighbours
+        entry: {validate}
         language: system
         files: ^manifests/.*\\.(ya?ml|json)$
         require_serial: true
       - id: keel-checksums
         name: keel checksums
-        entry: keel verify --skip-missing
+        entry: {checksums}
         language: system
         files: (^manifests/.*\\.(ya?ml|json)|\\.dvc)$
         require_serial: true
       - id: keel-no-secrets
         name: keel no secrets
-        entry: keel secrets
+        entry: {secrets}
         language: system
         files: ^manifests/.*\\.(ya?ml|json)$
         require_serial: true
       - id: keel-schemas-fresh
         name: keel schemas fresh
-        entry: keel schema check
+        entry: {schemas}
         language: system
         files: ^schemas/
         pass_filenames: false
 """
+
+HOOK_COMMANDS = {
+    "validate": "validate --neighbours",
+    "checksums": "verify --skip-missing",
+    "secrets": "secrets",
+    "schemas": "schema check",
+}
+
+
+def keel_program(python: str | None = None) -> tuple[str, str]:
+    """How the hooks start this keel without PATH: (absolute program, arguments before the
+    command). The `keel` script beside this interpreter (a virtualenv's bin/), else the
+    interpreter itself with `-I -m toolkit` (isolated: a `toolkit/` folder in the repository
+    cannot shadow keel)."""
+    interpreter = Path(os.path.abspath(python or sys.executable))
+    script = interpreter.with_name("keel")
+    if script.is_file() and os.access(script, os.X_OK):
+        return str(script), ""
+    return str(interpreter), " -I -m toolkit"
+
+
+def hook_entry(program: str, prefix: str, command: str) -> str:
+    """A pre-commit `entry` running `keel COMMAND FILES...` through `program` when it exists,
+    else through `keel` on PATH; as a YAML scalar."""
+    quoted = shlex.quote(program)
+    script = (
+        f'if [ -x {quoted} ]; then exec {quoted}{prefix} {command} "$@"; fi; '
+        f'exec keel {command} "$@"'
+    )
+    return json.dumps(f"sh -c {shlex.quote(script)} --", ensure_ascii=False)
+
+
+def pre_commit_config(program: str, prefix: str) -> str:
+    entries = {key: hook_entry(program, prefix, cmd) for key, cmd in HOOK_COMMANDS.items()}
+    return PRE_COMMIT_CONFIG.format(program=program + prefix, **entries)
 
 
 @dataclass
@@ -101,7 +141,11 @@ def init(root: Path, remote: str | None = None) -> InitResult:
         result, bool(export_schemas(root / SCHEMA_DIR)), f"{SCHEMA_DIR}/ (JSON Schemas for editors)"
     )
     config = root / ".pre-commit-config.yaml"
-    _note(result, _write_if_missing(config, PRE_COMMIT_CONFIG), ".pre-commit-config.yaml")
+    program, prefix = keel_program()
+    if _write_if_missing(config, pre_commit_config(program, prefix)):
+        result.done.append(f".pre-commit-config.yaml (its hooks run {program}{prefix})")
+    else:
+        result.kept.append(".pre-commit-config.yaml")
     return result
 
 
