@@ -189,7 +189,7 @@ def test_duplicate_exports_are_named_with_the_reason() -> None:
         "model.safetensors.index.json": (
             "a sharded copy of the weights in model.safetensors, which transformers loads"
         ),
-        "params.json": "the config of Mistral's native export (consolidated.safetensors)",
+        "params.json": "the config of Mistral's native export, consolidated.safetensors",
         "tf_model.h5": "the TensorFlow export of the weights in model.safetensors",
     }
     # Mistral's own layout (no transformers weights) and a sharded-only folder have none

@@ -55,7 +55,7 @@ def duplicate_exports(paths: Iterable[str]) -> dict[str, str]:
         for name in native:
             reasons[name] = f"Mistral's native export of the weights in {canonical}"
         if native and "params.json" in names:
-            reasons["params.json"] = f"the config of Mistral's native export ({min(native)})"
+            reasons["params.json"] = f"the config of Mistral's native export, {min(native)}"
         if SINGLE in names:
             for name in shards | ({INDEX} & names):
                 reasons[name] = (

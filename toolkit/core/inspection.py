@@ -172,10 +172,7 @@ def _counted(result: Inspection) -> str:
     if result.packing is None:
         return "elements of floating-point tensors"
     packing = result.packing
-    return (
-        f"{packing.method} checkpoint: {packing.bits}-bit weights unpacked from the int32 "
-        "qweight tensors, plus the floating-point tensors but the quantization scales"
-    )
+    return f"{packing.method}: {packing.bits}-bit weights unpacked from qweight, float tensors"
 
 
 def _overhead(percent: int) -> str:
