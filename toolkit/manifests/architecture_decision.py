@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from toolkit.manifests.base import Date, DecisionRef, Manifest, NonEmpty, PositiveInt, Strict
 
@@ -64,18 +64,8 @@ class ArchitectureDecisionSpec(Strict):
     checklist: list[ChecklistDecision] = Field(
         default_factory=list,
         description="Decisions for architecture-checklist items keel cannot verify "
-        "(`keel checklist` lists them); one entry per item.",
+        "(`keel checklist` lists them); the first entry for an item counts.",
     )
-
-    @field_validator("checklist")
-    @classmethod
-    def _one_entry_per_item(cls, value: list[ChecklistDecision]) -> list[ChecklistDecision]:
-        seen: set[str] = set()
-        for entry in value:
-            if entry.item in seen:
-                raise ValueError(f"item '{entry.item}' is decided twice; keep one entry")
-            seen.add(entry.item)
-        return value
 
 
 class ArchitectureDecision(Manifest):
