@@ -275,3 +275,15 @@ def test_bits_of_a_float_unpack(tmp_path: Path) -> None:
     path = _file(tmp_path, {"x.qweight": ("F16", [3], struct.pack("<3e", 0, 0, 0))})
     with pytest.raises(ManifestError, match=r"tensor 'x.qweight': 3 F16 elements do not pack"):
         parameters(read_header(path).tensors.values(), Packing("gptq", 4, None), path)
+
+
+def test_inspect_of_a_directory_leaves_out_the_duplicate_export(tmp_path: Path) -> None:
+    tensors = {"layers.0.weight": ("F16", [4, 4], bytes(32))}
+    (tmp_path / "model.safetensors").write_bytes(safetensors_bytes(tensors))
+    (tmp_path / "consolidated.safetensors").write_bytes(safetensors_bytes(tensors))
+    result = inspect_weights(tmp_path)
+    assert [f.name for f in result.files] == ["model.safetensors"]
+    assert result.parameters == 16
+    assert result.left_out == (
+        ("consolidated.safetensors", "Mistral's native export of the weights in model.safetensors"),
+    )

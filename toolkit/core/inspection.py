@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from toolkit.core.checkpoint_files import duplicate_exports
 from toolkit.core.errors import UsageError
 from toolkit.core.fsutil import display
 from toolkit.core.safetensors_header import read_header
@@ -67,6 +68,8 @@ class Inspection:
         return sum(f.tensors for f in self.files)
 
     packing: Packing | None = None
+    left_out: tuple[tuple[str, str], ...] = ()
+    """(file, reason) of duplicate exports under the directory, not summed (checkpoint_files)."""
 
     @property
     def parameters(self) -> int:
@@ -90,7 +93,8 @@ class Inspection:
 
 
 def inspect_weights(path: Path, packing: Packing | None = None) -> Inspection:
-    """Summarise a safetensors file, or every `*.safetensors` under a directory (summed).
+    """Summarise a safetensors file, or every `*.safetensors` under a directory (summed), but
+    the duplicate exports there (Mistral's consolidated.safetensors beside model.safetensors…).
     `packing` defaults to what the config.json beside the weights declares."""
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
@@ -99,8 +103,11 @@ def inspect_weights(path: Path, packing: Packing | None = None) -> Inspection:
         if not found:
             raise UsageError(f"{path}: no .safetensors files under this directory")
         named = [(p, p.relative_to(path).as_posix()) for p in found]
+        everything = [p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()]
+        left_out = duplicate_exports(everything)
+        named = [(p, name) for p, name in named if name not in left_out]
     elif path.is_file():
-        named = [(path, path.name)]
+        named, left_out = [(path, path.name)], {}
     else:
         raise UsageError(f"{path}: not a regular file or directory")
     packing = packing or packing_beside(path)
@@ -118,7 +125,8 @@ def inspect_weights(path: Path, packing: Packing | None = None) -> Inspection:
         tensor_bytes = sum(e.end - e.begin for e in entries)
         files.append(FileSummary(file, name, len(entries), parameters, tensor_bytes))
     dtypes = dict(sorted(dtypes.items()))
-    return Inspection(path, tuple(files), dtypes, tuple(buffers), packing)
+    duplicates = tuple((n, r) for n, r in left_out.items() if n.endswith(".safetensors"))
+    return Inspection(path, tuple(files), dtypes, tuple(buffers), packing, duplicates)
 
 
 def _checked_entries(path: Path) -> list[TensorEntry]:
@@ -157,6 +165,7 @@ def render_text(result: Inspection) -> str:
     lines += [f"{dtype:<8}  {count:>15,}" for dtype, count in result.dtypes.items()]
     lines += ["", f"parameters: {result.parameters:,} ({_counted(result)})"]
     lines += _buffer_lines(result)
+    lines += [f"left out {name}: {reason}" for name, reason in result.left_out]
     lines += ["", "memory budget = parameters × bytes per parameter × (1 + overhead)"]
     lines.append(" " * 18 + "".join(f"{_overhead(o):>16}" for o in OVERHEADS))
     budgets = result.budgets()
@@ -225,6 +234,7 @@ def render_json(result: Inspection) -> str:
                 "bits": result.packing.bits,
                 "groupSize": result.packing.group_size,
             },
+            "leftOut": [{"path": name, "reason": reason} for name, reason in result.left_out],
             "buffers": [
                 {
                     "file": b.file,
