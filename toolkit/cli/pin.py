@@ -126,8 +126,8 @@ def _echo_result(result: PinResult, base: Path, *, remote: bool) -> None:
     if remote:
         checked.append(f"{result.remote_checked} against the hub's record")
     click.echo(", ".join(checked))
-    for path, reason in result.excluded:
-        click.echo(f"left out {path}: {reason} (not pinned, not counted)")
+    for left_out, reason in result.excluded:
+        click.echo(f"left out {left_out}: {reason} (not pinned, not counted)")
     if result.copied:
         click.echo(f"copied {len(result.copied)} files to {_shown(result.directory, base)}/")
     for path in result.created:
