@@ -176,6 +176,8 @@ def test_a_broken_deployment_names_each_failing_item(tmp_path: Path, tiny_llama:
         assert f"checklist {item}:" in messages
     assert "longer than the trained context 128" in messages
     assert "6 heads do not divide hiddenSize 64" in messages
+    (heads,) = [f for f in findings if "attention-heads" in f.message]
+    assert (heads.ref, heads.field) == ("Model/base", "spec.architecture.numAttentionHeads")
 
     outcome = CliRunner().invoke(cli, ["checklist", "Deployment/search", "--root", str(root)])
     assert outcome.exit_code == 1

@@ -162,11 +162,11 @@ def summary(result: Checklist) -> str:
     shown = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     if result.ok:
         return f"{result.subject}: checklist passes ({shown})"
+    head = f"{result.subject}: {len(result.failing())} of {len(result.items)} items need work"
+    if all(i.status is Status.failed for i in result.failing()):
+        return f"{head} ({shown}); a decision cannot excuse a failed item: fix it"
     where = result.decision or "the Deployment's ArchitectureDecision"
-    return (
-        f"{result.subject}: {len(result.failing())} of {len(result.items)} items need work "
-        f"({shown}); record decisions in {where} spec.checklist"
-    )
+    return f"{head} ({shown}); record decisions in {where} spec.checklist"
 
 
 RENDERERS = {"text": render_text, "md": render_markdown, "json": render_json}

@@ -47,8 +47,12 @@ def finding(
     failed = item.status is Status.failed
     hint = assessment.advice if failed else record_hint(checklist, item)
     severity = Severity.error if strict or item.gate_fails else Severity.warning
+    # a finding about the model's own config points at the Model's field
+    model = graph.get_as(deployment.spec.model, Model)
+    on_model = model is not None and assessment.where[:2] == ("spec", "architecture")
+    manifest = model if on_model and model is not None else deployment
     return located(
-        graph, deployment, assessment.where, message, "checklist", severity=severity, hint=hint
+        graph, manifest, assessment.where, message, "checklist", severity=severity, hint=hint
     )
 
 
