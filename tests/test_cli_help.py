@@ -150,3 +150,9 @@ def test_the_cli_reference_documents_completion_for_three_shells() -> None:
         "_KEEL_COMPLETE=fish_source keel | source",
     ):
         assert line in reference
+
+
+def test_a_runbook_step_may_start_with_the_groups_no_color_flag() -> None:
+    assert command_problem(["--no-color", "validate", "-f", "json"]) is None
+    assert command_problem(["--no-color"]) == "no keel command given"
+    assert command_problem(["--no-color", "validate", "--colour"]) is not None

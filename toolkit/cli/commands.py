@@ -20,6 +20,10 @@ def command_problem(args: list[str]) -> str | None:
 def _parse_problem(args: list[str]) -> str | None:
     from toolkit.cli import COMMANDS, cli
 
+    # the group's own flags (`keel --no-color validate`) come before the command
+    group_flags = {opt for p in cli.params if getattr(p, "is_flag", False) for opt in p.opts}
+    while args and args[0] in group_flags - {"--help", "-h", "--version"}:
+        args = args[1:]
     if not args:
         return "no keel command given"
     if args[0] not in COMMANDS:

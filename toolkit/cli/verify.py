@@ -25,8 +25,10 @@ def verify(
 ) -> None:
     """Recompute the sha256 of every file the manifests name (default: all).
 
-    TARGETS are `Kind/name` references (a Deployment stands for every artifact it needs) or
-    paths of manifests, `.dvc` files or pinned files (what a commit stages: the hook mode).
+    TARGETS are `Kind/name` references (a Model, Tokenizer, Dataset or Adapter stands for its
+    own files; a Deployment, Quantization, TrainingRun or Evaluation for every artifact it
+    needs) or paths of manifests, `.dvc` files or pinned files (what a commit stages: the hook
+    mode).
     Unchanged files cost a stat thanks to the cache in .keel/. Exit 1 on a mismatch, a
     missing file, or an artifact manifest that does not validate (its files are reported as
     not checked, with the reason).
