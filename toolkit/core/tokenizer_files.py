@@ -120,9 +120,10 @@ def _vocab_size(
         ids |= set(read_json(files["added_tokens.json"]).values())
     if ids:
         return len(ids)
+    text = config.get("text_config")
     size = config.get("vocab_size")
-    if not isinstance(size, int):
-        size = (config.get("text_config") or {}).get("vocab_size")
+    if not isinstance(size, int) and isinstance(text, dict):
+        size = text.get("vocab_size")
     if not isinstance(size, int):
         raise ManifestError("no tokenizer vocabulary and no vocab_size in config.json")
     return size
@@ -132,8 +133,8 @@ def _max_length(settings: dict[str, Any], config: dict[str, Any]) -> int:
     limit = settings.get("model_max_length")
     if isinstance(limit, int | float) and 0 < limit < _NO_LIMIT:
         return int(limit)
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
-    for source in (config, text):
+    text = config.get("text_config")
+    for source in (config, text if isinstance(text, dict) else {}):
         fallback = source.get("max_position_embeddings") or source.get("n_positions")
         if isinstance(fallback, int):
             return fallback
