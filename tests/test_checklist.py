@@ -262,3 +262,16 @@ def test_the_audit_reports_the_checklist(tmp_path: Path, tiny_llama: Path) -> No
     (problem,) = check.findings
     assert problem.field == "spec.serving.maxInputTokens"
     assert any(e.startswith("positional-context: FAILED: ") for e in check.evidence)
+
+
+def test_fertility_counts_the_text_not_the_padding(tmp_path: Path, tiny_llama: Path) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    from toolkit.bridges.fertility import count_tokens
+
+    texts = ["roll back a deployment", "the canary set runs on every deploy"]
+    plain = count_tokens(tiny_llama / "tokenizer.json", texts)
+    padded = tokenizers.Tokenizer.from_file(str(tiny_llama / "tokenizer.json"))
+    padded.enable_padding(pad_id=0, pad_token="<unk>", length=32)  # noqa: S106
+    padded.save(str(tmp_path / "tokenizer.json"))
+    assert plain == sum(len(t.split()) for t in texts)  # every word is in the vocabulary
+    assert count_tokens(tmp_path / "tokenizer.json", texts) == plain

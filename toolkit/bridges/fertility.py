@@ -22,5 +22,9 @@ def count_tokens(tokenizer_json: Path, texts: Sequence[str]) -> int:
         raise ManifestError(
             f"{tokenizer_json}: not a tokenizer.json the tokenizers library reads ({error})"
         ) from None
+    # a tokenizer.json may carry padding (sentence-transformers': to the batch's longest) and
+    # truncation: counting those would measure the batch, not the text
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
     encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
     return sum(len(encoding.ids) for encoding in encodings)

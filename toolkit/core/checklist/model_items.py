@@ -54,6 +54,9 @@ def fertility(subject: Subject) -> Assessment:
             "pull the Deployment's datasets, or record spec.fertility in the Tokenizer",
         )
     evidence = f"{value:.3f} tokens per word on {on}, vocabulary {vocab}"
+    recorded = tokenizer.spec.fertility
+    if subject.fertility is not None and recorded is not None:
+        evidence += f" (the Tokenizer records {recorded.tokens_per_word:g} on {recorded.dataset})"
     if value > FERTILITY_LIMIT:
         return decide(
             f"{evidence}: above {FERTILITY_LIMIT}, inputs cost more tokens than usual",
