@@ -11,13 +11,16 @@ each finding keel raises is cleared by the command it names, in a real repositor
 from __future__ import annotations
 
 import hashlib
+import shutil
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from factories import with_real_files, write_set
 
 from toolkit.bridges.dvcfiles import load_dvc, load_lock
 from toolkit.core.dvcfiles import CONFLICT, NOT_DVC, NOT_YAML, read_dvc, read_lock
+from toolkit.core.errors import UsageError
 from toolkit.core.findings import Severity
 from toolkit.workflows.artifacts.track import track
 from toolkit.workflows.authoring.init import init
@@ -347,3 +350,81 @@ def test_push_names_the_dvc_file_keel_cannot_move_and_the_fix(
     assert f"run `{FIX}`" in failures[CONFIG]
     track(repo, [repo / CONFIG], "Model/base")
     assert push(repo, ["Model/base"]).failures == ()
+
+
+# ---- a pinned file that a pipeline stage writes: dvc.lock records it, no .dvc file ----------
+
+CANARY = "artifacts/datasets/canary/canary.jsonl"
+STAGE = "stages:\n  prepare:\n    cmd: python prepare.py\n    outs:\n    - " + CANARY + "\n"
+
+
+def _dvc_commit(root: Path) -> None:
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as dvc_repo:
+        dvc_repo.commit(f"{root / 'dvc.yaml'}:prepare", force=True)
+
+
+@pytest.fixture
+def pipeline(repo: Path) -> Path:
+    (repo / "dvc.yaml").write_text(STAGE)
+    _dvc_commit(repo)  # DVC writes dvc.lock with the output's md5
+    track(repo, [repo / CANARY], "Dataset/canary")
+    return repo
+
+
+def test_a_pipeline_output_is_pinned_by_dvc_lock_and_pushed(pipeline: Path) -> None:
+    from toolkit.workflows.artifacts.transfer import pull, push
+
+    assert not (pipeline / f"{CANARY}.dvc").exists()  # DVC refuses a second record of it
+    lock = load_lock(pipeline / "dvc.lock")
+    assert lock is not None
+    md5 = hashlib.md5((pipeline / CANARY).read_bytes()).hexdigest()
+    assert [(o.path, o.out.md5) for o in lock.outs] == [(CANARY, md5)]
+    assert validate(pipeline).ok
+    pushed = push(pipeline, ["Dataset/canary"])
+    assert (pushed.failures, pushed.not_in_dvc, pushed.transferred) == ((), (), 1)
+    data = (pipeline / CANARY).read_bytes()
+    (pipeline / CANARY).unlink()
+    shutil.rmtree(pipeline / ".dvc" / "cache")
+    pulled = pull(pipeline, ["Dataset/canary"])
+    assert pulled.ok
+    assert (pipeline / CANARY).read_bytes() == data
+
+
+def test_a_regenerated_pipeline_output_is_a_finding_keel_track_clears(pipeline: Path) -> None:
+    (pipeline / CANARY).write_text('{"query": "q2", "passage": "p2"}\n')
+    _dvc_commit(pipeline)
+    findings = _dvc_findings(pipeline)
+    assert [f.field for f in findings] == ["spec.files[0].md5"]
+    fix = f"run `keel track {CANARY} --into Dataset/canary`"
+    assert findings[0].message.startswith("dvc.lock (stage prepare) records md5 ")
+    assert fix in findings[0].message
+    track(pipeline, [pipeline / CANARY], "Dataset/canary")
+    assert _dvc_findings(pipeline) == []
+
+
+def test_a_stale_dvc_lock_is_named_by_track_and_cleared_by_dvc_commit(pipeline: Path) -> None:
+    lock = pipeline / "dvc.lock"
+    data = yaml.safe_load(lock.read_text())
+    data["stages"]["prepare"]["outs"][0]["md5"] = "4" * 32
+    lock.write_text(yaml.safe_dump(data))
+    assert "(when dvc.lock is the stale one, `dvc commit prepare` first)" in (
+        _dvc_findings(pipeline)[0].message
+    )
+    with pytest.raises(UsageError, match=r"run `dvc commit prepare` \(or `dvc repro prepare`\)"):
+        track(pipeline, [pipeline / CANARY], "Dataset/canary")
+    _dvc_commit(pipeline)
+    assert _dvc_findings(pipeline) == []
+
+
+def test_a_dvc_lock_with_conflict_markers_is_a_finding_its_command_clears(pipeline: Path) -> None:
+    lock = pipeline / "dvc.lock"
+    lock.write_text(LOCK_SHAPES["lock-conflict"])
+    findings = _dvc_findings(pipeline)
+    assert [(f.path, f.severity) for f in findings] == [(lock, Severity.error)]
+    assert "has git merge conflict markers" in findings[0].message
+    assert "delete it and run `dvc commit --force`" in findings[0].message
+    lock.unlink()
+    _dvc_commit(pipeline)
+    assert _dvc_findings(pipeline) == []

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import posixpath
-from pathlib import PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.dvcfiles import (
@@ -24,12 +25,14 @@ from toolkit.core.dvcfiles import (
     DvcOut,
     LockOut,
     has_conflict_markers,
+    judge,
     location,
+    usable_md5,
     wdir_of,
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from toolkit.core.pinned import PinnedFile
 
 
 def load_dvc(path: Path) -> DvcFile | None:
@@ -217,6 +220,54 @@ def ignore_in_git(data_path: Path) -> None:
     if line in text.splitlines():
         return
     write_atomic(gitignore, text + ("" if not text or text.endswith("\n") else "\n") + line + "\n")
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """How DVC tracks a pinned file: the md5 keel moves it by and what DVC is handed for it
+    (its `.dvc` file, or the file itself when a pipeline stage writes it), or why keel cannot
+    move it (`refused`, naming the command that fixes it)."""
+
+    md5: str | None
+    target: Path
+    refused: str = ""
+
+
+def tracking(root: Path, file: PinnedFile) -> Tracking | None:
+    """None when DVC does not track `file` at all."""
+    from toolkit.core.checks.dvc_files import track_command
+    from toolkit.core.fsutil import display
+
+    dvc_path, fix = file.dvc_file(root), track_command(file)
+    record = load_dvc(dvc_path)
+    name = PurePosixPath(file.relative).name
+    if record is not None:
+        md5 = usable_md5(record, name)
+        why = judge(record, name, file.md5, file.size, fix)
+        reason = why.message if why else f"records no md5 keel can move the file by; run `{fix}`"
+        return Tracking(md5, dvc_path, "" if md5 else f"{display(dvc_path, root)} {reason}")
+    written = lock_output(root, file.absolute(root))
+    if written is not None:
+        lock, out = written
+        if out.out.md5 is None or out.out.isdir:
+            return Tracking(
+                None,
+                lock,
+                f"{display(lock, root)} (stage {out.stage}) records "
+                f"no md5 of the file; run `dvc commit {out.stage}`",
+            )
+        return Tracking(out.out.md5, file.absolute(root))
+    directory = tracked_directory(root, file.relative)
+    if directory is None:
+        return None
+    where, dvc_name = display(directory, root), display(Path(f"{directory}.dvc"), root)
+    return Tracking(
+        None,
+        Path(f"{directory}.dvc"),
+        f"tracked by DVC as part of the directory {where} ({dvc_name}); keel moves files "
+        f"tracked one by one: run `dvc remove {dvc_name}` then `keel track {where} --into "
+        f"{file.ref}`",
+    )
 
 
 def tracked_directory(root: Path, relative: str) -> Path | None:

@@ -58,12 +58,13 @@ def dvc_lock_agrees(graph: Graph) -> Iterator[Finding]:
             cause = (
                 "has git merge conflict markers"
                 if lock.error_kind == CONFLICT
-                else (f"cannot be read by DVC ({lock.error})")
+                else f"cannot be read by DVC ({lock.error})"
             )
             yield Finding(
                 lock_path,
                 0,
-                f"{cause}: resolve it, then run `dvc commit` to write it again",
+                f"{cause}: resolve it by hand, or delete it and run `dvc commit --force` to "
+                "write it again from the workspace",
                 check="dvc",
             )
             continue

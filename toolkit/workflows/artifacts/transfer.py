@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from toolkit.core.artifacts import pinned_files
-from toolkit.core.checks.dvc_files import track_command
-from toolkit.core.dvcfiles import Verdict, judge, read_dvc_file, usable_md5
+from toolkit.core.dvcfiles import read_dvc_file
 from toolkit.core.errors import DvcError
 from toolkit.core.fsutil import display
 from toolkit.core.hashing import FileStat, hash_file
@@ -24,6 +22,7 @@ from toolkit.workflows.artifacts.verify import Problem, Verification, load_graph
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from toolkit.core.pinned import PinnedFile
     from toolkit.core.repository import Graph
@@ -53,12 +52,9 @@ class Transfer:
         return not self.failures and (self.verification is None or self.verification.ok)
 
 
-_NO_MD5 = "records no md5 keel can move the file by; run `"
-
-
 @dataclass(frozen=True)
 class _Plan:
-    files: list[tuple[PinnedFile, str]]  # tracked one by one, with their `.dvc` file's md5
+    files: list[tuple[PinnedFile, str]]  # tracked one by one (a .dvc file or dvc.lock), md5
     outputs: list[Path]  # other `.dvc` files (Evaluation outputs), moved by DVC itself
     refused: list[tuple[PinnedFile, str]]
     untracked: list[str]
@@ -66,37 +62,29 @@ class _Plan:
 
 
 def _plan(root: Path, refs: Sequence[str]) -> tuple[_Plan, list[Path]]:
-    from toolkit.bridges.dvcfiles import load_dvc, tracked_directory
+    from toolkit.bridges.dvcfiles import tracking
 
     graph = load_graph(root)
     files = pinned_files(graph, refs)
     tracked, refused, untracked, targets = [], [], [], []
     for file in files:
-        dvc_path = file.dvc_file(root)
-        record = load_dvc(dvc_path)
-        md5 = usable_md5(record, PurePosixPath(file.relative).name) if record else None
-        if md5 is not None:
-            tracked.append((file, md5))
-            targets.append(dvc_path)
-        elif record is not None:
-            name, fix = PurePosixPath(file.relative).name, track_command(file)
-            why = judge(record, name, file.md5, file.size, fix) or Verdict(_NO_MD5 + fix + "`")
-            refused.append((file, f"{display(dvc_path, root)} {why.message}"))
-        elif (directory := tracked_directory(root, file.relative)) is not None:
-            where, dvc_name = display(directory, root), display(Path(f"{directory}.dvc"), root)
-            refused.append(
-                (
-                    file,
-                    f"tracked by DVC as part of the directory {where} ({dvc_name}); keel moves "
-                    f"files tracked one by one: run `dvc remove {dvc_name}` then `keel track "
-                    f"{where} --into {file.ref}`",
-                )
-            )
-        else:
+        how = tracking(root, file)
+        if how is None:
             untracked.append(file.relative)
+        elif how.md5 is not None:
+            tracked.append((file, how.md5))
+            targets.append(how.target)
+        else:
+            refused.append((file, how.refused))
     outputs = [root / f"{path}.dvc" for path in outputs_files(graph, refs)]
     plan = _Plan(tracked, outputs, refused, sorted(set(untracked)), sorted({f.ref for f in files}))
     return plan, sorted(set(targets + outputs))
+
+
+def _handed(root: Path, file: PinnedFile) -> Path:
+    """What DVC is given to move `file`: its `.dvc` file, or the file a pipeline stage writes."""
+    dvc_path = file.dvc_file(root)
+    return dvc_path if dvc_path.is_file() else file.absolute(root)
 
 
 def outputs_files(graph: Graph, refs: Sequence[str]) -> list[str]:
@@ -128,7 +116,7 @@ def push(root: Path, refs: Sequence[str] = (), remote: str | None = None) -> Tra
     for file, md5 in plan.files:
         obj = dvc.cache_object(root, md5)
         if obj.is_file():
-            candidates.append((file.relative, file.dvc_file(root), md5))
+            candidates.append((file.relative, _handed(root, file), md5))
         else:
             failures.append(Failure(file.relative, _no_cache_object(root, file, md5)))
     for dvc_path in plan.outputs:
@@ -369,7 +357,7 @@ def _fetch(
         return done
     for _, md5 in files:  # a corrupted object would stop DVC from fetching a good one
         dvc.cache_object(root, md5).unlink(missing_ok=True)
-    error = dvc.fetch(root, [f.dvc_file(root) for f, _ in files], remote)
+    error = dvc.fetch(root, [_handed(root, f) for f, _ in files], remote)
     for file, md5 in files:
         found = _check_out(root, file, md5, dvc.cache_object(root, md5), cache)
         if found is None:
