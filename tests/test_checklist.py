@@ -105,6 +105,7 @@ def llama_deployment(root: Path, checkpoint: Path, **serving: Any) -> dict[str, 
     tokenizer.update(algorithm="BPE", vocabSize=config["vocab_size"], maxLength=64)
     tokenizer["files"] = [_entry(models / "tokenizer.json")]
     tokenizer["specialTokens"] = {"bos": "<s>", "eos": "</s>", "unk": "<unk>"}
+    tokenizer["fertility"] = {"tokensPerWord": 1.0, "dataset": "Dataset/canary"}
     canary = root / "artifacts/datasets/canary/canary.jsonl"
     canary.parent.mkdir(parents=True)
     rows = [{"id": "1", "query": "roll back a deployment", "passage": "the canary set runs"}]

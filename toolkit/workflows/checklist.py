@@ -154,7 +154,7 @@ def render_json(result: Checklist) -> str:
         "ok": result.ok,
         "items": [i.as_dict() for i in result.items],
     }
-    return json.dumps(data, indent=2)
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def summary(result: Checklist) -> str:

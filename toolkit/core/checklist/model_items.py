@@ -106,12 +106,10 @@ def tied_embeddings(subject: Subject) -> Assessment:
     head = families.find(subject.tensors, families.HEAD_NAMES)
     location = ("spec", "architecture", "tiedEmbeddings")
     if head is None:
-        if tied:
-            return ok(
-                f"{said}; no separate output-head tensor: the head reuses the embedding", TENSORS
-            )
         if subject.encoder_only:
-            return ok(f"{said}; an encoder without an output head: nothing to tie", TENSORS)
+            return ok(f"{said}; no output-head tensor: an encoder, nothing to tie", TENSORS)
+        if tied:
+            return ok(f"{said}; no output-head tensor: the head reuses the embedding", TENSORS)
         return fail(
             f"{said}, but the checkpoint holds no output head (lm_head.weight)",
             TENSORS,
