@@ -428,3 +428,25 @@ def test_a_dvc_lock_with_conflict_markers_is_a_finding_its_command_clears(pipeli
     lock.unlink()
     _dvc_commit(pipeline)
     assert _dvc_findings(pipeline) == []
+
+
+def test_validate_reads_dvc_files_and_dvc_lock_without_importing_dvc(pipeline: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (pipeline / f"{CONFIG}.dvc").write_text(DVC_SHAPES["conflict"].replace("data.txt", "x"))
+    probe = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        "print('EXIT=' + str(main(['validate'])))\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print('HEAVY=' + ','.join(sorted(loaded & {'dvc', 'dvc_data', 'dvc_objects'})))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=pipeline, capture_output=True, text=True, env=env
+    )
+    assert "has git merge conflict markers" in done.stdout + done.stderr  # it did read them
+    assert done.stdout.strip().splitlines()[-2:] == ["EXIT=1", "HEAVY="]
