@@ -12,10 +12,10 @@ WordPiece.
 from __future__ import annotations
 
 import fnmatch
-import json
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import ManifestError
+from toolkit.core.model_files import read_json
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,16 +47,6 @@ def is_tokenizer_file(name: str) -> bool:
 
 def _matching(files: dict[str, Path], patterns: tuple[str, ...]) -> list[str]:
     return sorted(n for n in files if any(fnmatch.fnmatch(n, p) for p in patterns))
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ManifestError(f"{path}: not readable JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: expected a JSON object")
-    return data
 
 
 def tokenizer_summary(files: dict[str, Path], config: dict[str, Any]) -> dict[str, Any]:
