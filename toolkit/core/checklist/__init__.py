@@ -132,12 +132,14 @@ def model_subject(
     served = [d for d in graph.of_kind(Deployment) if d.spec.model == model.ref]
     adrs = {d.spec.decision: graph.get_as(d.spec.decision, ArchitectureDecision) for d in served}
     tokenizers = [t for t in graph.of_kind(Tokenizer) if t.spec.model == model.ref]
+    quantizations = [q for q in graph.of_kind(Quantization) if q.spec.model == model.ref]
     tensors, note = read_tensors(graph, model)
     return Subject(
         graph=graph,
         manifest=model,
         model=model,
         tokenizer=tokenizers[0] if tokenizers else None,
+        quantization=quantizations[0] if quantizations else None,
         decisions=tuple(a for a in adrs.values() if a is not None),
         training_runs=tuple(r for r in graph.of_kind(TrainingRun) if r.spec.base == model.ref),
         tensors=tensors,
