@@ -33,7 +33,10 @@ def test_the_example_passes_with_every_item_verified_or_recorded() -> None:
     assert "no KV cache (encoder-only)" in memory.assessment.evidence
     assert "of serving.memoryGiB 2" in memory.assessment.evidence
     recorded = {i.item for i in result.items if i.status is Status.recorded}
-    assert recorded == {"embedding-width", "tied-embeddings", "ffn-ratio", "training-stability"}
+    # keel train does not clip gradients: a decision, wherever the weights are
+    assert "training-stability" in recorded
+    # the rest stand in for tensors not pulled here, or a field the Model may come to record
+    assert recorded <= {"embedding-width", "tied-embeddings", "ffn-ratio", "training-stability"}
 
 
 def test_the_example_through_the_cli() -> None:
@@ -236,6 +239,7 @@ def test_kv_cache_arithmetic_and_what_would_fit() -> None:
     assert kv.bytes_for(4096, 1) == 2 * GIB
     assert KvShape(32, 8, 128, 2).bytes_for(4096, 1) == GIB // 2  # GQA: a quarter of the KV heads
     assert KvShape(32, 8, 128, 2, window=1024).bytes_for(4096, 1) == GIB // 8  # sliding window
+    assert KvShape(32, 8, 128, 2, cross_attention=True).bytes_for(4096, 1) == GIB  # + encoder's
     budget = Budget(
         parameters=7_000_000_000, bytes_per_parameter=2, weights_source="dtype bfloat16",
         kv=kv, max_batch_size=8, max_input_tokens=4096, overhead=0.2, available_gib=24,
