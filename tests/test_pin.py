@@ -188,6 +188,10 @@ def test_pin_by_repo_id_writes_valid_manifests_and_dvc_tracks_the_files(
         "norm": "LayerNorm",
         "activation": "gelu",
         "tiedEmbeddings": True,
+        "summarySource": "transformers",
+        "headDim": 2,
+        "intermediateSize": 3072,  # BertConfig's default: config.json does not set it
+        "normPlacement": "post",
     }
     files = _snapshot_files()
     assert [f["path"] for f in spec["files"]] == [
@@ -266,7 +270,7 @@ def test_repinning_a_new_revision_updates_in_place_and_keeps_what_people_wrote(
     tokenizer_path.write_text(
         tokenizer_path.read_text().replace("overflow: truncate", "overflow: reject")
     )
-    config = dict(CONFIG, num_key_value_heads=1, rope_theta=10000.0)
+    config = dict(CONFIG, num_key_value_heads=1, position_embedding_type="relative_key")
     files = _snapshot_files(
         **{"model.safetensors": _weights(2.0), "config.json": json.dumps(config).encode()}
     )
@@ -287,7 +291,7 @@ def test_repinning_a_new_revision_updates_in_place_and_keeps_what_people_wrote(
     weights = next(f for f in spec["files"] if f["path"] == "model.safetensors")
     assert weights["sha256"] == hashlib.sha256(_weights(2.0)).hexdigest()
     assert weights["md5"] == hashlib.md5(_weights(2.0)).hexdigest()
-    assert spec["architecture"]["positionEncoding"] == "rotary"
+    assert spec["architecture"]["positionEncoding"] == "relative"  # a BERT ignores rope keys
     assert spec["architecture"]["numKeyValueHeads"] == 1
     assert "overflow: reject" in tokenizer_path.read_text()
     assert validate(repo).findings == ()
@@ -466,7 +470,7 @@ def test_cli_pins_and_maps_errors_to_exit_codes(
 
 
 def test_architecture_of_a_llama_style_config() -> None:
-    from toolkit.core.model_files import architecture
+    from toolkit.core.architecture import architecture
 
     config = {
         "model_type": "llama",

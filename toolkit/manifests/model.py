@@ -13,6 +13,7 @@ from toolkit.manifests.base import (
     ArtifactFiles,
     Manifest,
     NonEmpty,
+    Positive,
     PositiveInt,
     Strict,
     given,
@@ -80,20 +81,89 @@ class Source(Strict):
         return self
 
 
+class RopeScaling(Strict):
+    """How rotary positions are stretched beyond the trained context (`rope_scaling`)."""
+
+    type: NonEmpty = Field(description="transformers' rope_type, e.g. 'linear', 'yarn', 'llama3'.")
+    factor: Positive | None = None
+    original_max_position_embeddings: PositiveInt | None = None
+
+
+class Stack(Strict):
+    """One stack of an encoder-decoder model."""
+
+    num_layers: PositiveInt
+    num_attention_heads: PositiveInt
+    num_key_value_heads: PositiveInt
+    hidden_size: PositiveInt
+    intermediate_size: PositiveInt | None = None
+
+
+class CheckpointQuantization(Strict):
+    """The `quantization_config` the checkpoint ships (GPTQ, AWQ, bitsandbytes, FP8...)."""
+
+    method: Literal["gptq", "awq", "bitsandbytes", "fp8", "compressed-tensors", "other"]
+    bits: PositiveInt | None = None
+    group_size: PositiveInt | None = None
+
+
 class Architecture(Strict):
-    """Summary of config.json, checked against the loaded model by `keel reproduce`."""
+    """Summary of config.json, checked against the loaded model by `keel reproduce`.
+
+    The top-level layers and heads describe the stack that produces the output: the decoder of
+    an encoder-decoder model, whose stacks are also recorded apart. Models without attention
+    (Mamba, RWKV) record no heads.
+    """
 
     model_type: NonEmpty = Field(description="config.json `model_type`, e.g. 'bert' or 'llama'.")
     hidden_size: PositiveInt
     num_layers: PositiveInt
-    num_attention_heads: PositiveInt
-    num_key_value_heads: PositiveInt
+    num_attention_heads: PositiveInt | None = Field(
+        default=None, description="Query heads; absent for a model without attention (Mamba)."
+    )
+    num_key_value_heads: PositiveInt | None = Field(
+        default=None, description="Key/value heads (fewer than the query heads: GQA or MQA)."
+    )
     vocab_size: PositiveInt
-    max_position_embeddings: PositiveInt
+    max_position_embeddings: PositiveInt | None = Field(
+        default=None,
+        description="Longest context the positions allow; absent where they set no limit "
+        "(T5's relative buckets, ALiBi, Mamba).",
+    )
     position_encoding: Literal["absolute", "relative", "rotary", "alibi", "none"]
     norm: NonEmpty = Field(description="Normalisation layer, e.g. 'LayerNorm' or 'RMSNorm'.")
     activation: NonEmpty = Field(description="Hidden activation, e.g. 'gelu' or 'silu'.")
-    tied_embeddings: bool
+    tied_embeddings: bool = Field(
+        description="The output layer reuses the input embeddings (config's effective value)."
+    )
+    summary_source: Literal["transformers", "fallback"] | None = Field(
+        default=None,
+        description="Which reader summarised config.json: transformers' own config class, or "
+        "keel's reader when transformers is not installed.",
+    )
+    head_dim: PositiveInt | None = None
+    intermediate_size: PositiveInt | None = Field(
+        default=None, description="Feed-forward width (per expert for a mixture of experts)."
+    )
+    rope_scaling: RopeScaling | None = None
+    rope_theta: Positive | None = None
+    norm_placement: Literal["pre", "post"] | None = None
+    sliding_window: PositiveInt | None = None
+    experts: PositiveInt | None = None
+    experts_per_token: PositiveInt | None = None
+    encoder: Stack | None = None
+    decoder: Stack | None = None
+    quantization: CheckpointQuantization | None = None
+
+    @property
+    def attention_variant(self) -> Literal["MHA", "GQA", "MQA"] | None:
+        """MHA: a key/value head per query head; MQA: one for all; GQA: between."""
+        heads, kv = self.num_attention_heads, self.num_key_value_heads or self.num_attention_heads
+        if heads is None or kv is None:
+            return None
+        if kv == heads:
+            return "MHA"
+        return "MQA" if kv == 1 else "GQA"
 
 
 class ModelSpec(ArtifactFiles):

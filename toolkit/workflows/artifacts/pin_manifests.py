@@ -84,13 +84,35 @@ def model_spec(
         "format": "safetensors",
         "directory": directory,
         "files": [p.entry for p in files],
-        "architecture": model_files.architecture(model_files.read_json(config_path), config_path),
+        "architecture": _architecture(config_path, files),
         "parameters": count,
         "dtype": dtype,
     }
     if request.allow_pickle:
         spec["allowPickle"] = {"reason": request.allow_pickle}
     return spec
+
+
+def _architecture(config_path: Path, files: Sequence[PinnedFile]) -> dict[str, Any]:
+    """config.json read through transformers' config class (keel's own reader without it),
+    its tied embeddings checked against the safetensors headers' tensor names."""
+    from toolkit.bridges.configs import summarise
+    from toolkit.core import architecture
+    from toolkit.core.errors import MissingExtraError
+
+    config = model_files.read_json(config_path)
+    try:
+        summary = summarise(config, str(config_path))
+    except MissingExtraError:
+        summary = architecture.architecture(config, config_path)
+    tensors = {
+        name
+        for p in files
+        if p.file.relative.endswith(".safetensors")
+        for name in read_header(p.file.path).tensors
+    }
+    architecture.check_tied_embeddings(summary["tiedEmbeddings"], tensors, config, str(config_path))
+    return summary
 
 
 def tokenizer_spec(
