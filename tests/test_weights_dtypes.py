@@ -287,3 +287,29 @@ def test_inspect_of_a_directory_leaves_out_the_duplicate_export(tmp_path: Path) 
     assert result.left_out == (
         ("consolidated.safetensors", "Mistral's native export of the weights in model.safetensors"),
     )
+
+
+@pytest.mark.parametrize(
+    ("tensors", "config", "named"),
+    [
+        (_gptq_tensors(), {}, "model.layers.0.mlp.down_proj.qweight"),  # no bits in config.json
+        (
+            {
+                "model.embed_tokens.weight": ("F16", [4, 8], bytes(64)),
+                "model.layers.0.mlp.down_proj.weight": ("U8", [128, 1], bytes(128)),
+                "model.layers.0.mlp.down_proj.weight.absmax": ("F32", [4], bytes(16)),
+            },
+            {"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": True}},
+            "model.layers.0.mlp.down_proj.weight",
+        ),
+    ],
+)
+def test_packed_weights_keel_cannot_count_are_refused_not_pinned_as_float16(
+    tmp_path: Path, tensors: dict[str, Any], config: dict[str, Any], named: str
+) -> None:
+    source = _checkpoint(tmp_path / "src", tensors, config)
+    root = tmp_path / "repo"
+    init(root)
+    with pytest.raises(ManifestError, match=f"{named} holds packed weights keel cannot count"):
+        pin(root, PinRequest(str(source), "q", owner="me@example.com", description="packed"))
+    assert not (root / "manifests/models/q.yaml").exists()

@@ -120,6 +120,17 @@ def _unpacked(entry: TensorEntry, packed: Packing, where: Path | str) -> int:
     return total_bits // packed.bits
 
 
+def packed_but_uncounted(entries: Iterable[TensorEntry], packed: Packing | None) -> list[str]:
+    """Tensors that hold packed weights `parameters` cannot unpack: a `qweight` without GPTQ/AWQ
+    bits in config.json, bitsandbytes' U8 `weight`, compressed-tensors' `weight_packed`."""
+    return [
+        e.name
+        for e in entries
+        if (e.name.endswith(".qweight") and packed is None)
+        or (e.name.endswith((".weight", ".weight_packed")) and e.dtype in ("U8", "I32", "U32"))
+    ]
+
+
 def is_parameter_dtype(dtype: str) -> bool:
     """Whether a tensor of this safetensors dtype holds parameters by itself (not packed)."""
     return dtype in MODEL_DTYPES

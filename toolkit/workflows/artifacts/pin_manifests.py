@@ -17,7 +17,7 @@ from toolkit.core.checkpoint_files import check_index
 from toolkit.core.errors import ManifestError, UsageError
 from toolkit.core.manifest_writer import sync_spec
 from toolkit.core.safetensors_header import INDEX_SUFFIX, read_header
-from toolkit.core.weight_counts import packing_beside, parameters
+from toolkit.core.weight_counts import packed_but_uncounted, packing_beside, parameters
 from toolkit.manifests import Model, Tokenizer
 
 if TYPE_CHECKING:
@@ -150,9 +150,15 @@ def _weights(files: Sequence[PinnedFile]) -> tuple[int, str]:
         check_index(index.file.path, index.file.relative, present)
     counts: Counter[str] = Counter()
     for pinned in weights:
-        path = pinned.file.path
-        tensors = read_header(path).tensors.values()
-        for count, dtype in parameters(tensors, packing_beside(path), path).values():
+        path, tensors = pinned.file.path, read_header(pinned.file.path).tensors.values()
+        packed = packing_beside(path)
+        uncounted = packed_but_uncounted(tensors, packed)
+        if uncounted:
+            raise ManifestError(
+                f"{path}: {uncounted[0]} holds packed weights keel cannot count; keel unpacks "
+                "GPTQ and AWQ (bits from config.json's quantization_config)"
+            )
+        for count, dtype in parameters(tensors, packed, path).values():
             counts[dtype] += count
     if not counts:
         raise ManifestError("the safetensors files hold no parameters, only buffers")
