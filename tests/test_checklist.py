@@ -280,3 +280,25 @@ def test_fertility_counts_the_text_not_the_padding(tmp_path: Path, tiny_llama: P
     padded.save(str(tmp_path / "tokenizer.json"))
     assert plain == sum(len(t.split()) for t in texts)  # every word is in the vocabulary
     assert count_tokens(tmp_path / "tokenizer.json", texts) == plain
+
+
+def test_rope_scaling_and_a_sliding_window_are_honoured(tmp_path: Path, tiny_llama: Path) -> None:
+    root, manifests = _llama_repo(tmp_path, tiny_llama, maxInputTokens=256, memoryGiB=0.001)
+    manifests["tokenizer"]["spec"]["maxLength"] = 256
+    manifests["requirements"]["spec"]["contextLength"] = 256
+    architecture = manifests["model"]["spec"]["architecture"]
+    architecture["ropeScaling"] = {"type": "linear", "factor": 4.0}  # 128 × 4 = 512 positions
+    write_set(root, manifests)
+    items = {i.item: i for i in checklist(root, "Deployment/search").items}
+    context = items["positional-context"]
+    assert context.status is Status.verified
+    assert "linear rope scaling ×4 -> 512" in context.assessment.evidence
+    # 2 × 2 layers × 2 KV heads × 16 × 4 B × 256 tokens × 4 = 0.5 MiB: with the weights, over 1 MiB
+    assert items["kv-cache-memory"].status is Status.failed
+
+    architecture["slidingWindow"] = 32  # 8 times fewer tokens cached
+    write_set(root, manifests)
+    items = {i.item: i for i in checklist(root, "Deployment/search").items}
+    assert "(4 × 32-token window)" in items["kv-cache-memory"].assessment.evidence
+    assert items["kv-cache-memory"].status is Status.verified
+    assert "sliding window" in items["positional-context"].assessment.evidence

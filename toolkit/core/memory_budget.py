@@ -95,8 +95,7 @@ class Budget:
     def describe(self) -> str:
         """'weights 58.7 MB + no KV cache (encoder-only) + 30% overhead = 76.3 MB of 2 GiB'."""
         kv = (
-            f"KV cache {gib(self.kv_bytes)} ({self.max_batch_size} × "
-            f"{self._cached_tokens()} tokens)"
+            f"KV cache {gib(self.kv_bytes)} ({self.max_batch_size} × {self._cached_tokens()})"
             if self.kv
             else f"no KV cache ({self.no_kv})"
         )
@@ -110,13 +109,11 @@ class Budget:
         return f"{text} of serving.memoryGiB {self.available_gib:g}"
 
     def _cached_tokens(self) -> str:
+        """'256 tokens', '32-token window', '256 tokens + 256 cross-attention'."""
         assert self.kv is not None
-        window = self.kv.window
-        if window and window < self.max_input_tokens:
-            return f"{window}-token window"
-        return str(self.max_input_tokens) + (
-            " + cross-attention" if self.kv.cross_attention else ""
-        )
+        window, tokens = self.kv.window, self.max_input_tokens
+        text = f"{window}-token window" if window and window < tokens else f"{tokens} tokens"
+        return text + (f" + {tokens} cross-attention" if self.kv.cross_attention else "")
 
     def what_would_fit(self) -> list[str]:
         """When it does not fit: the largest batch, the shortest context cut, a precision."""
