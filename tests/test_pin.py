@@ -495,7 +495,7 @@ def test_architecture_of_a_llama_style_config() -> None:
 
 
 def test_tokenizer_vocab_counts_added_tokens_beyond_the_model_vocabulary(tmp_path: Path) -> None:
-    from toolkit.core.model_files import tokenizer_summary
+    from toolkit.core.tokenizer_files import tokenizer_summary
 
     tokenizer = dict(TOKENIZER_JSON, added_tokens=[{"id": 8, "content": "<extra>"}])
     path = tmp_path / "tokenizer.json"
