@@ -373,6 +373,11 @@ def build(m: dict[str, Any]) -> list[dict[str, Any]]:
                     "norm": arch["norm"]["type"],
                     "activation": arch["hidden_act"],
                     "tiedEmbeddings": arch["tie_word_embeddings"],
+                    # what keel pin reads through transformers' BertConfig
+                    "summarySource": "transformers",
+                    "headDim": arch["hidden_size"] // arch["num_attention_heads"],
+                    "intermediateSize": arch["intermediate_size"],
+                    "normPlacement": "post",  # BERT normalises after each residual sub-layer
                 },
                 "parameters": parameters,
                 "dtype": "float32",
