@@ -56,7 +56,7 @@ ACTIVATIONS: dict[str, frozenset[str]] = {
     "gpt_bigcode": frozenset({"gelu_pytorch_tanh", "gelu"}),
     "starcoder2": frozenset({"gelu_pytorch_tanh", "gelu"}),
     "falcon": frozenset({"gelu"}),
-    "bloom": frozenset({"gelu", "gelu_fast", "bloom_gelu"}),
+    "bloom": frozenset({"gelu", "gelu_fast", "bloom_gelu", "gelu_pytorch_tanh"}),
     "opt": frozenset({"relu"}),
     "t5": frozenset({"relu", "gated-gelu", "gelu_new"}),
     "mt5": frozenset({"gated-gelu", "gelu_new"}),

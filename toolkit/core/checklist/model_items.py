@@ -183,7 +183,8 @@ def attention_heads(subject: Subject) -> Assessment:
             )
         variant = "MHA" if kv == heads else "MQA" if kv == 1 else f"GQA, {heads // kv} per group"
         head_dim = explicit or width // heads
-        parts.append(f"{name}{heads} heads × {head_dim} (width {width}), {kv} KV heads ({variant})")
+        kv_heads = f"{kv} KV head{'s' if kv > 1 else ''}"
+        parts.append(f"{name}{heads} heads × {head_dim} (width {width}), {kv_heads} ({variant})")
     return ok("; ".join(parts), CONFIG)
 
 

@@ -102,7 +102,7 @@ def kv_shape(subject: Subject) -> KvShape | None:
     explicit = optional(subject, "head_dim")
     head_dim = explicit or stack.hidden_size // heads
     dtype = subject.model.spec.dtype
-    value_bytes = DTYPE_BYTES[dtype] if dtype.startswith(("float", "bfloat")) else 2.0
+    value_bytes = DTYPE_BYTES.get(dtype, 2.0) if dtype.startswith(("float", "bfloat")) else 2.0
     return KvShape(
         layers=stack.num_layers,
         kv_heads=stack.num_key_value_heads or heads,
@@ -125,8 +125,11 @@ def budget(subject: Subject) -> Budget | None:
     else:
         checkpoint = optional(subject, "quantization")
         bits = getattr(checkpoint, "bits", None)
-        per = bits / 8 if bits else DTYPE_BYTES[model.spec.dtype]
+        known = DTYPE_BYTES.get(model.spec.dtype)
+        per = bits / 8 if bits else known or 4.0
         source = f"{checkpoint.method} {bits}-bit" if bits else f"dtype {model.spec.dtype}"
+        if not bits and known is None:
+            source += ", size unknown to keel: 4 B assumed"
         overhead = DEFAULT_OVERHEAD
     return Budget(
         parameters=model.spec.parameters,
