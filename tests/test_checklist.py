@@ -302,3 +302,13 @@ def test_rope_scaling_and_a_sliding_window_are_honoured(tmp_path: Path, tiny_lla
     assert "(4 × 32-token window)" in items["kv-cache-memory"].assessment.evidence
     assert items["kv-cache-memory"].status is Status.verified
     assert "sliding window" in items["positional-context"].assessment.evidence
+
+
+def test_weights_too_large_suggest_a_precision_that_fits() -> None:
+    kv = KvShape(layers=32, kv_heads=8, head_dim=128, bytes_per_value=2)  # 0.5 GiB at 4096
+    budget = Budget(
+        parameters=7_000_000_000, bytes_per_parameter=2, weights_source="dtype bfloat16",
+        kv=kv, max_batch_size=1, max_input_tokens=4096, overhead=0.3, available_gib=12,
+    )  # fmt: skip
+    assert budget.fits is False  # (13.04 + 0.5) GiB × 1.3 = 17.6 GiB
+    assert budget.what_would_fit() == ["int8 weights (a Quantization)"]  # (6.5 + 0.5) × 1.3
