@@ -195,9 +195,10 @@ def dataset(
 
 def checklist_decisions(m: dict[str, Any]) -> list[dict[str, str]]:
     """The architecture-checklist items `keel checklist` cannot verify in a checkout where the
-    weights are not pulled, or that the manifests do not record (keel train does not clip)."""
+    weights are not pulled, or that the manifests do not record (keel train does not clip).
+    The FFN ratio needs no decision: the Model records intermediateSize."""
     arch = m["model"]["architecture"]
-    hidden, inner = arch["hidden_size"], arch["intermediate_size"]
+    hidden = arch["hidden_size"]
     training = m["trainingRun"]
     return [
         {
@@ -215,12 +216,6 @@ def checklist_decisions(m: dict[str, Any]) -> list[dict[str, str]]:
             "rationale": f"{', '.join(arch['architectures'])} has no language-model head; keel "
             "checklist confirms from the headers (no lm_head tensor) where the weights are "
             "pulled.",
-        },
-        {
-            "item": "ffn-ratio",
-            "decision": f"FFN width {inner} = {inner / hidden:g} × {hidden}, BERT's usual ratio.",
-            "rationale": f"config.json intermediate_size {inner} (scripts/measurements.json); "
-            "the Model's architecture does not record it.",
         },
         {
             "item": "training-stability",
