@@ -571,3 +571,31 @@ def test_pin_records_a_tiny_llama_and_refuses_a_tie_its_weights_contradict(
 
 def _files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if ".git" not in p.parts)
+
+
+def test_without_transformers_pin_uses_keels_reader_and_records_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import yaml
+
+    from toolkit.workflows.artifacts.pin import pin
+    from toolkit.workflows.artifacts.pin_values import PinRequest
+    from toolkit.workflows.authoring.init import init
+
+    source, root = tmp_path / "tiny-llama", tmp_path / "repo"
+    _tiny_llama(source)
+    init(root)
+    request = PinRequest(
+        str(source), "tiny-llama", owner="ml@example.com", license="apache-2.0",
+        description="A random two-layer Llama.",
+    )  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "transformers", None)  # `import transformers` fails
+        pin(root, request)
+    manifest = yaml.safe_load((root / "manifests/models/tiny-llama.yaml").read_text())
+    architecture = manifest["spec"]["architecture"]
+    assert architecture["summarySource"] == "fallback"
+    written = json.loads((source / "config.json").read_text())
+    assert {**architecture, "summarySource": "transformers"} == summarise(written, "config.json")
