@@ -450,3 +450,19 @@ def test_validate_reads_dvc_files_and_dvc_lock_without_importing_dvc(pipeline: P
     )
     assert "has git merge conflict markers" in done.stdout + done.stderr  # it did read them
     assert done.stdout.strip().splitlines()[-2:] == ["EXIT=1", "HEAVY="]
+
+
+def test_a_dvc_file_tracking_cloud_storage_is_renamed_then_tracked(repo: Path) -> None:
+    dvc_path = repo / f"{CONFIG}.dvc"
+    dvc_path.write_text(DVC_SHAPES["external-s3-out"])
+    (finding,) = _dvc_findings(repo)
+    assert finding.message == (
+        f"{CONFIG}.dvc tracks s3://bucket/data.txt (outside the repository), not config.json: "
+        f"give it another name (`git mv config.json.dvc OTHER.dvc`), then run `{FIX}`"
+    )
+    with pytest.raises(UsageError, match="outside this directory; move it to a .dvc file"):
+        track(repo, [repo / CONFIG], "Model/base")  # without the rename, nothing is lost
+    assert dvc_path.read_text() == DVC_SHAPES["external-s3-out"]
+    dvc_path.rename(repo / MODEL_DIR / "remote-data.dvc")
+    track(repo, [repo / CONFIG], "Model/base")
+    assert _dvc_findings(repo) == []

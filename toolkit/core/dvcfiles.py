@@ -294,6 +294,11 @@ def judge(record: DvcFile, name: str, md5: str | None, size: int, fix: str) -> V
             f"records {len(outs)} outputs ({paths}); keel keeps one file per .dvc file: run "
             f"`{fix}` (the others move to .dvc files of their own)"
         )
+    if not mine and outs and not location(outs[0].path)[0]:
+        return Verdict(
+            f"tracks {outs[0].path} (outside the repository), not {name}: give it another name "
+            f"(`git mv {name}.dvc OTHER.dvc`), then run `{fix}`"
+        )
     if not mine:
         what = f"tracks {outs[0].path}, not {name}" if outs else f"records no output for {name}"
         return Verdict(f"{what}; run `{fix}`")
