@@ -68,6 +68,10 @@ DVC_SHAPES: dict[str, str] = {
     "other-path": f"outs:\n- md5: {MD5}\n  size: 4\n  hash: md5\n  path: other.txt\n",
     "no-outs": "deps:\n- path: data.txt\n",
     "empty": "",
+    "comments-only": "# written by hand\n",
+    "over-1-MiB": (
+        f"outs:\n- md5: {MD5}\n  size: 4\n  hash: md5\n  path: data.txt\n#{'x' * 2**20}\n"
+    ),
     "conflict": (
         "outs:\n<<<<<<< HEAD\n- md5: " + MD5 + "\n  size: 4\n=======\n- md5: " + DOS + "\n"
         "  size: 5\n>>>>>>> feature\n  hash: md5\n  path: data.txt\n"
@@ -96,6 +100,8 @@ EXPECTED: dict[str, tuple[str | None, tuple[tuple[str, str | None, bool], ...]]]
     "other-path": (None, (("md5", MD5, False),)),
     "no-outs": (None, ()),
     "empty": (None, ()),
+    "comments-only": (None, ()),
+    "over-1-MiB": (None, (("md5", MD5, False),)),  # no manifest-sized cap on DVC's files
     "conflict": (CONFLICT, ()),
     "conflict-valid-yaml": (CONFLICT, ()),
     "not-yaml": (NOT_YAML, ()),

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from toolkit.core.loading import load_file
+from toolkit.core.loading import load_file, load_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -177,12 +177,13 @@ def _load(path: Path) -> tuple[Any, str | None, str | None]:
         return None, NOT_YAML, str(error)
     if has_conflict_markers(text):
         return None, CONFLICT, "git merge conflict markers"
-    if not text.strip():
-        return {}, None, None
-    loaded = load_file(path)
+    loaded = load_text(text, path)  # DVC's files have no size cap: not load_file's
+    if not loaded.documents:  # DVC reads an empty (or comments-only) file as {}
+        real = [p for p in loaded.problems if not p.message.startswith("empty file")]
+        return ({}, None, None) if not real else (None, NOT_YAML, real[0].message)
     if loaded.problems:
         return None, NOT_YAML, loaded.problems[0].message
-    return (loaded.documents[0].data if loaded.documents else {}), None, None
+    return loaded.documents[0].data, None, None
 
 
 def wdir_of(stage: Any) -> str:
