@@ -187,11 +187,13 @@ def repo(tmp_path: Path, manifests: dict[str, Any]) -> Path:
 
 
 def _digests(root: Path) -> dict[str, Any]:
-    from dvc_data.hashfile.hash import dos2unix
+    from dvc_data.hashfile.hash import file_md5
+    from dvc_objects.fs import LocalFileSystem
 
     data = (root / CONFIG).read_bytes()
-    md5 = hashlib.md5(data).hexdigest()
-    return {"md5": md5, "dos": hashlib.md5(dos2unix(data)).hexdigest(), "size": len(data)}
+    dos = file_md5(str(root / CONFIG), LocalFileSystem(), name="md5-dos2unix")  # what DVC 2 wrote
+    assert dos != hashlib.md5(data).hexdigest()
+    return {"md5": hashlib.md5(data).hexdigest(), "dos": dos, "size": len(data)}
 
 
 # shape name -> (.dvc text from the file's digests, part of the finding, its severity)
