@@ -599,3 +599,35 @@ def test_without_transformers_pin_uses_keels_reader_and_records_so(
     assert architecture["summarySource"] == "fallback"
     written = json.loads((source / "config.json").read_text())
     assert {**architecture, "summarySource": "transformers"} == summarise(written, "config.json")
+
+
+LONGROPE = {"rope_type": "longrope", "short_factor": [1.0] * 48, "long_factor": [4.0] * 48,
+            "original_max_position_embeddings": 4096}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("family", "values", "expected"),
+    [
+        # DebertaConfig leaves relative attention off; DeBERTa-v3's configs turn it on
+        ("deberta", {}, {"positionEncoding": "absolute"}),
+        ("deberta-v2", {"relative_attention": True}, {"positionEncoding": "relative"}),
+        ("fnet", {}, {"numAttentionHeads": None, "positionEncoding": "absolute"}),
+        ("nemotron_h", {}, {"positionEncoding": "none", "activation": "relu2"}),
+        ("esm", {"vocab_size": 33}, {"positionEncoding": "absolute", "activation": "gelu"}),
+        ("esm", {"vocab_size": 33, "position_embedding_type": "rotary"},
+         {"positionEncoding": "rotary"}),
+        ("opt", {"do_layer_norm_before": False}, {"normPlacement": "post"}),
+        ("falcon", {"alibi": True}, {"positionEncoding": "alibi"}),
+        ("qwen2", {"use_sliding_window": False, "sliding_window": 4096}, {"slidingWindow": None}),
+        ("whisper", {}, {"maxPositionEmbeddings": 448, "normPlacement": "pre"}),
+        ("phi3", {"rope_scaling": LONGROPE, "max_position_embeddings": 131072},
+         {"ropeScaling": {"type": "longrope", "originalMaxPositionEmbeddings": 4096}}),
+        ("dbrx", {}, {"activation": "silu", "experts": 4, "expertsPerToken": 1,
+                      "numKeyValueHeads": 1}),
+    ],
+)  # fmt: skip
+def test_family_rules_on_transformers_defaults(
+    family: str, values: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    summary = summarise({"model_type": family, **values}, "config.json")
+    assert {key: summary.get(key) for key in expected} == expected

@@ -19,13 +19,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 _MISSING: Any = object()
-# no positional signal of their own: state-space / recurrent mixers carry the order
-NO_POSITION = frozenset({"mamba", "mamba2", "falcon_mamba", "rwkv", "jamba", "bamba", "xlstm"})
+# no attention at all: state-space / recurrent mixers (no heads recorded)
+NO_ATTENTION = frozenset({"mamba", "mamba2", "falcon_mamba", "rwkv", "xlstm", "fnet"})
+# no positional signal of their own: the recurrent or state-space layers carry the order
+NO_POSITION = (NO_ATTENTION - {"fnet"}) | {
+    "jamba", "zamba", "nemotron_h", "nemo_speechlm", "kimi_linear",
+}  # fmt: skip
 ALIBI = frozenset({"bloom", "mpt"})
 # relative position biases or relative attention without a rope key in the config
 RELATIVE = frozenset(
-    {"t5", "mt5", "umt5", "longt5", "switch_transformers", "xlnet", "transfo-xl", "deberta",
-     "deberta-v2", "pop2piano", "udop", "cpmant", "funnel"}
+    {"t5", "mt5", "umt5", "longt5", "switch_transformers", "xlnet", "transfo-xl", "pop2piano",
+     "udop", "cpmant", "funnel", "inkling_text", "inkling2_text"}
 )  # fmt: skip
 # rotary even when an old config.json has no rope key
 ROTARY = frozenset(
@@ -46,7 +50,9 @@ POST_NORM = frozenset(
      "xlm-roberta", "xlm", "flaubert", "xlnet", "bart", "marian", "mpnet", "funnel", "ernie",
      "roformer", "convbert", "squeezebert", "mobilebert", "rembert", "data2vec-text", "ibert",
      "big_bird", "nezha", "layoutlm", "luke", "openai-gpt", "olmo2", "olmo3", "fsmt",
-     "nystromformer", "yoso", "mra", "canine", "splinter", "blenderbot-small", "xmod"}
+     "nystromformer", "yoso", "mra", "canine", "splinter", "blenderbot-small", "xmod",
+     "bert-generation", "roc_bert", "tapas", "longformer", "led", "mvp", "prophetnet", "trocr",
+     "git"}
 )  # fmt: skip
 # activation the model hard-codes (no config key)
 ACTIVATION = {"bloom": "gelu_pytorch_tanh", "mpt": "gelu", "rwkv": "relu_squared", "ctrl": "relu",
@@ -172,7 +178,7 @@ def _optional(values: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> i
 
 def _heads(values: Mapping[str, Any], where: str) -> int | None:
     """None for models without attention (Mamba, RWKV): no key, or zero heads."""
-    if values.get("model_type") in NO_POSITION - {"jamba", "bamba"}:
+    if values.get("model_type") in NO_ATTENTION:
         return None
     return _optional(values, where, HEADS)
 
