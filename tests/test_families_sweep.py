@@ -631,3 +631,20 @@ def test_family_rules_on_transformers_defaults(
 ) -> None:
     summary = summarise({"model_type": family, **values}, "config.json")
     assert {key: summary.get(key) for key in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"rope_theta": "fast"},
+        {"rope_parameters": ["not", "a", "mapping"]},
+        {"rope_scaling": "yarn"},
+        {"quantization_config": "gptq"},
+        {"sliding_window": "4k"},
+    ],
+)
+def test_fallback_reads_odd_values_without_an_internal_error(odd: dict[str, Any]) -> None:
+    summary = architecture({**LLAMA, "rope_scaling": None, **odd}, "config.json")
+    assert summary["positionEncoding"] == "rotary"
+    assert "quantization" not in summary
+    assert "slidingWindow" not in summary

@@ -177,7 +177,7 @@ def _optional(values: Mapping[str, Any], where: str, keys: tuple[str, ...]) -> i
 
 
 def _heads(values: Mapping[str, Any], where: str) -> int | None:
-    """None for models without attention (Mamba, RWKV): no key, or zero heads."""
+    """None for models without attention (Mamba, RWKV) and configs that name no heads."""
     if values.get("model_type") in NO_ATTENTION:
         return None
     return _optional(values, where, HEADS)
@@ -320,13 +320,15 @@ def _ffn(values: Mapping[str, Any], hidden: int) -> int | None:
 def rope(values: Mapping[str, Any]) -> dict[str, Any]:
     """ropeTheta and ropeScaling from transformers 5's rope_parameters (per layer type:
     full attention's) or an older config's rope_theta / rope_scaling."""
-    parameters = values.get("rope_parameters") or {}
-    if isinstance(parameters, dict) and isinstance(parameters.get("full_attention"), dict):
+    parameters = values.get("rope_parameters")
+    parameters = parameters if isinstance(parameters, dict) else {}
+    if isinstance(parameters.get("full_attention"), dict):
         parameters = parameters["full_attention"]
     scaling = values.get("rope_scaling") or parameters
     theta = first(parameters, "", "rope_theta", default=None)
     theta = first(values, "", "rope_theta", "rotary_emb_base", default=theta)
-    found: dict[str, Any] = {"ropeTheta": float(theta) if theta is not None else None}
+    number = isinstance(theta, int | float) and not isinstance(theta, bool)
+    found: dict[str, Any] = {"ropeTheta": float(theta) if number else None}
     kind = scaling.get("rope_type") or scaling.get("type") if isinstance(scaling, dict) else None
     if kind and kind != "default":
         factor = scaling.get("factor")
