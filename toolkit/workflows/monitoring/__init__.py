@@ -1,0 +1,1 @@
+"""Watching a live deployment: alert rules, input drift and the live canary."""
