@@ -157,36 +157,44 @@ def check_tokenizer(tokenizer: Any, manifest: Tokenizer) -> list[Mismatch]:
     return problems
 
 
-# manifest field -> config attributes, first present wins (model families name them apart)
-ARCHITECTURE_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("modelType", ("model_type",)),
-    ("hiddenSize", ("hidden_size",)),
-    ("numLayers", ("num_hidden_layers",)),
-    ("numAttentionHeads", ("num_attention_heads",)),
-    ("numKeyValueHeads", ("num_key_value_heads", "num_attention_heads")),
-    ("vocabSize", ("vocab_size",)),
-    ("maxPositionEmbeddings", ("max_position_embeddings",)),
-    ("activation", ("hidden_act", "hidden_activation", "activation_function")),
-    ("tiedEmbeddings", ("tie_word_embeddings",)),
+# manifest field -> the config.json key a message names (families spell them apart; the values
+# come from the same transformers reader that `keel pin` summarised them with)
+ARCHITECTURE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("modelType", "model_type"),
+    ("hiddenSize", "hidden_size"),
+    ("numLayers", "num_hidden_layers"),
+    ("numAttentionHeads", "num_attention_heads"),
+    ("numKeyValueHeads", "num_key_value_heads"),
+    ("vocabSize", "vocab_size"),
+    ("maxPositionEmbeddings", "max_position_embeddings"),
+    ("activation", "hidden_act"),
+    ("tiedEmbeddings", "tie_word_embeddings"),
 )
 
 
 def check_model(model: Any, manifest: Model) -> list[Mismatch]:
-    """The loaded model's config and parameter count against the Model's architecture."""
-    config = model.config
+    """The loaded model's config and parameter count against the Model's architecture.
+
+    The loaded config is summarised by the reader `keel pin` used, so an encoder-decoder (BART:
+    the decoder's stack), a nested text config (Gemma 3) or an MQA family (Falcon) is compared
+    with what pin recorded, not with whichever attribute the family happens to spell alike.
+    """
+    from toolkit.bridges.configs import summarise_config
+
     architecture = manifest.spec.architecture
+    try:
+        loaded = summarise_config(model.config, manifest.ref)
+    except KeelError as error:
+        return [Mismatch(manifest.ref, "spec.architecture", f"the loaded config: {error}")]
     problems = []
-    for field, attributes in ARCHITECTURE_FIELDS:
+    for field, key in ARCHITECTURE_FIELDS:
         recorded = getattr(architecture, _snake(field))
-        attribute = next((a for a in attributes if getattr(config, a, None) is not None), None)
-        loaded = getattr(config, attribute) if attribute else None
-        if recorded != loaded:
+        if recorded != loaded.get(field):
             problems.append(
                 Mismatch(
                     manifest.ref,
                     f"spec.architecture.{field}",
-                    f"manifest says {recorded!r}, config.json gives "
-                    f"{attribute or attributes[0]}={loaded!r}",
+                    f"manifest says {recorded!r}, config.json gives {key}={loaded.get(field)!r}",
                 )
             )
     parameters = sum(p.numel() for p in model.parameters())
