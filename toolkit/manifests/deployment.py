@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from toolkit.manifests.base import (
     AdapterRef,
@@ -45,6 +45,12 @@ class Serving(Strict):
         default=None,
         description="Attention kernel the server uses; flash_attention_* needs a cuda device.",
     )
+    hardware_price_per_hour: Positive | None = Field(
+        default=None,
+        description="Price of the serving hardware in USD per hour: with the canary's output "
+        "tokens per second it gives the cost per 1k tokens (price / 3600 / tokens per second "
+        "x 1000).",
+    )
 
 
 class RateLimit(Strict):
@@ -72,16 +78,54 @@ class Slos(Strict):
     error_rate: float = Field(
         ge=0, le=1, description="Largest acceptable share of failed requests."
     )
+    time_to_first_token_p95_ms: Positive | None = Field(
+        default=None,
+        description="generation: ceiling on the canary Evaluation's latency."
+        "timeToFirstTokenP95Ms (checked where the measurement is comparable).",
+    )
+    output_tokens_per_second_min: Positive | None = Field(
+        default=None,
+        description="generation: floor on the canary Evaluation's latency.outputTokensPerSecond.",
+    )
+    cost_per_1k_tokens_max: Positive | None = Field(
+        default=None,
+        description="generation: ceiling in USD on serving.hardwarePricePerHour / 3600 / the "
+        "canary's output tokens per second x 1000.",
+    )
 
 
 class Drift(Strict):
-    method: NonEmpty = Field(description="e.g. embedding-centroid-cosine, psi, ks-test.")
-    threshold: float
+    method: NonEmpty = Field(
+        description="How `keel drift` compares production inputs with the reference ones: "
+        "embedding-centroid-cosine (score 1 - cosine of the mean embeddings) or "
+        "token-length-psi (population stability index of token lengths)."
+    )
+    threshold: float = Field(description="Drift is flagged when the score is above it.")
+
+
+EndpointUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/?#]+[^\s#]*$")]
+
+
+class CanaryBudget(Strict):
+    """What a live canary run (`keel canary --endpoint`) may spend on a served deployment."""
+
+    max_requests: PositiveInt = Field(description="Most requests one canary run sends.")
+    timeout_seconds: Positive = Field(description="Timeout of one request, in seconds.")
+    concurrency: PositiveInt = Field(default=1, description="Requests in flight at once.")
+    retries: Integer = Field(default=0, ge=0, description="Retries of a failed request.")
 
 
 class Monitoring(Strict):
     metrics: list[NonEmpty] = Field(min_length=1)
     drift: Drift
+    endpoints: dict[NonEmpty, EndpointUrl] = Field(
+        default_factory=dict,
+        description="Environment -> base URL the deployment is served at, e.g. production: "
+        "https://search.example.com; the live canary (`keel canary`) calls them.",
+    )
+    canary_budget: CanaryBudget | None = Field(
+        default=None, description="Limits of one live canary run against an endpoint."
+    )
 
 
 class MetricDrop(Strict):
@@ -105,6 +149,11 @@ class Canary(Strict):
     dataset: DatasetRef
     schedule: NonEmpty = Field(
         description="When the canary runs, e.g. a cron expression or 'on deploy'."
+    )
+    max_age_hours: Positive | None = Field(
+        default=None,
+        description="Longest time without a canary result before the stale-canary alert "
+        "fires (`keel export prometheus`; 25 hours when absent: a daily run plus an hour).",
     )
 
 
