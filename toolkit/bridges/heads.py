@@ -22,6 +22,7 @@ AUTO_CLASSES = {
     "embedding": "AutoModel",
     "classification": "AutoModelForSequenceClassification",
     "generation": "AutoModelForCausalLM",
+    "language-modeling": "AutoModelForCausalLM",
 }
 
 
@@ -62,8 +63,25 @@ class Generator:
     tokenizer: Any
     model: Any
 
+    def render(self, prompt: str | list[dict[str, str]]) -> str:
+        """A prompt as the model reads it: text as is; chat messages through the tokenizer's
+        chat template, with the generation prompt (the assistant's turn) added."""
+        if isinstance(prompt, str):
+            return prompt
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError("a row gives messages but the tokenizer has no chat template")
+        rendered = self.tokenizer.apply_chat_template(
+            prompt, tokenize=False, add_generation_prompt=True
+        )
+        return str(rendered)
+
     def generate(
-        self, prompts: Sequence[str], *, batch_size: int, max_length: int, max_new_tokens: int
+        self,
+        prompts: Sequence[str | list[dict[str, str]]],
+        *,
+        batch_size: int,
+        max_length: int,
+        max_new_tokens: int,
     ) -> tuple[Any, list[str]]:
         """(new token ids as float32 padded with -1, decoded texts), greedy, in input order."""
         torch = torch_module()
@@ -71,14 +89,15 @@ class Generator:
         tokenizer.padding_side = "left"  # decoder-only: new tokens follow the prompt directly
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        texts_in = [self.render(p) for p in prompts]
         rows: list[Any] = []
         texts: list[str] = []
         with torch.inference_mode(), warnings.catch_warnings():
             # transformers warns about generation-config defaults it then applies: not ours
             warnings.simplefilter("ignore", UserWarning)
-            for start in range(0, len(prompts), batch_size):
+            for start in range(0, len(texts_in), batch_size):
                 encoded = tokenizer(
-                    list(prompts[start : start + batch_size]),
+                    texts_in[start : start + batch_size],
                     padding="longest",
                     truncation=True,
                     max_length=max_length,
@@ -97,10 +116,30 @@ class Generator:
                 rows.append(padded)
         return torch.cat(rows).contiguous(), [t.strip() for t in texts]
 
+    def window_losses(self, texts: Sequence[str], *, window: int) -> Any:
+        """Per text, [summed negative log-likelihood, tokens predicted] (float32, one row per
+        text): each text is tokenized, cut into consecutive windows of `window` tokens, and in
+        each window every token after the first is predicted from those before it."""
+        torch = torch_module()
+        rows = []
+        with torch.inference_mode():
+            for text in texts:
+                ids = self.tokenizer(text, return_tensors="pt")["input_ids"]
+                total, count = 0.0, 0
+                for start in range(0, ids.shape[1], window):
+                    chunk = ids[:, start : start + window]
+                    if chunk.shape[1] < 2:
+                        continue
+                    loss = self.model(input_ids=chunk, labels=chunk).loss.double()
+                    total += float(loss) * (chunk.shape[1] - 1)
+                    count += chunk.shape[1] - 1
+                rows.append([total, float(count)])
+        return torch.tensor(rows, dtype=torch.float32).reshape(len(texts), 2).contiguous()
+
 
 def runner_for(task: str, tokenizer: Any, model: Any) -> Encoder | Classifier | Generator:
     if task == "classification":
         return Classifier(tokenizer, model)
-    if task == "generation":
+    if task in ("generation", "language-modeling"):
         return Generator(tokenizer, model)
     return Encoder(tokenizer, model)

@@ -278,6 +278,19 @@ def rouge_l(predicted: Sequence[str], expected: Sequence[str], normalise: bool =
     return math.fsum(scores) / len(scores)
 
 
+def perplexity(nll_sums: Sequence[float], token_counts: Sequence[float]) -> float:
+    """exp(total negative log-likelihood / total predicted tokens) over every text: the
+    perplexity of the whole held-out split, not a mean of per-text perplexities."""
+    if len(nll_sums) != len(token_counts):
+        raise ValueError(
+            f"perplexity: {len(nll_sums)} loss sums but {len(token_counts)} token counts"
+        )
+    tokens = math.fsum(token_counts)
+    if tokens <= 0:
+        raise ValueError("perplexity: no token was predicted (every text is under 2 tokens)")
+    return math.exp(math.fsum(nll_sums) / tokens)
+
+
 # --- the table of metric names ----------------------------------------------------------------
 
 
@@ -292,13 +305,14 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-Kind = Literal["classification", "retrieval", "embedding", "generation"]
+Kind = Literal["classification", "retrieval", "embedding", "generation", "language-modeling"]
 
 
 @dataclass(frozen=True)
 class Metric:
     """A metric as manifests name it. ``compute(first, second)`` takes, by kind:
-    classification and generation ``(predicted, expected)``; retrieval ``(rankings, relevant)``;
+    classification and generation ``(predicted, expected)``; language-modeling
+    ``(nll_sums, token_counts)``; retrieval ``(rankings, relevant)``;
     embedding ``(candidates, references)`` (lists of vectors)."""
 
     name: str
@@ -321,6 +335,7 @@ METRICS: dict[str, Metric] = {
     "cosine": Metric("cosine", "embedding", mean_cosine),
     "exact_match": Metric("exact_match", "generation", exact_match),
     "rouge_l": Metric("rouge_l", "generation", rouge_l),
+    "perplexity": Metric("perplexity", "language-modeling", perplexity),
 }
 
 _RECALL_AT = re.compile(r"recall_at_([1-9][0-9]*)")

@@ -40,6 +40,16 @@ class Latency(Strict):
         description="The machine's 1-minute load average right after the timed requests: "
         "above the threads it ran on, the machine was busy and the numbers are not comparable.",
     )
+    time_to_first_token_p95_ms: Positive | None = Field(
+        default=None,
+        description="generation only: p95 over single requests of the time until the first new "
+        "token (tokenize, prefill and one decoding step), fastest of the repeats of each.",
+    )
+    output_tokens_per_second: Positive | None = Field(
+        default=None,
+        description="generation only: new tokens of all timed single requests divided by their "
+        "end-to-end seconds (fastest of the repeats of each).",
+    )
 
 
 class Hardware(Strict):
@@ -61,19 +71,32 @@ class Tolerance(Strict):
 
     max_abs_diff: float | None = Field(default=None, ge=0)
     min_cosine: float | None = Field(default=None, ge=-1, le=1)
+    first_tokens: PositiveInt | None = Field(
+        default=None,
+        description="generation only: on a different environment, each row's first N greedy "
+        "tokens must be identical (later ones may follow a near-tie elsewhere); without it every "
+        "generated token must be identical.",
+    )
 
 
 class Protocol(Strict):
     """How the subject was run, so that a re-run feeds it exactly the same batches."""
 
-    task: Literal["retrieval", "embedding", "classification", "generation"] = Field(
-        description="retrieval: rows {id, query, passage}; embedding: {id, text}; "
-        "classification: {id, text, label}; generation: {id, prompt, reference}."
+    task: Literal["retrieval", "embedding", "classification", "generation", "language-modeling"] = (
+        Field(
+            description="retrieval: rows {id, query, passage}; embedding: {id, text}; "
+            "classification: {id, text, label}; generation: {id, prompt or messages, reference}; "
+            "language-modeling: {id, text}, perplexity of a causal LM in windows of maxLength."
+        )
     )
     batch_size: PositiveInt = Field(
         default=16, description="Consecutive rows per forward pass, in dataset order."
     )
-    max_length: PositiveInt = Field(default=256, description="Truncation length in tokens.")
+    max_length: PositiveInt = Field(
+        default=256,
+        description="Truncation length in tokens; language-modeling: the window each text is "
+        "cut into (consecutive, non-overlapping).",
+    )
     padding: Literal["longest"] = Field(
         default="longest", description="Each batch is padded to its longest row."
     )

@@ -9,6 +9,7 @@ from pydantic import Field
 from toolkit.manifests.base import (
     ArtifactFiles,
     DatasetRef,
+    Digest,
     Manifest,
     ModelRef,
     PositiveInt,
@@ -42,6 +43,12 @@ class TokenizerSpec(ArtifactFiles):
         description="Role to token, e.g. {cls: '[CLS]', sep: '[SEP]', pad: '[PAD]'}."
     )
     fertility: Fertility | None = None
+    chat_template_digest: Digest | None = Field(
+        default=None,
+        description="sha256 of the chat template as transformers loads it: the text of "
+        "chat_template.jinja, else tokenizer_config.json's chat_template (see docs/manifests.md, "
+        "Generation). Checked at reproduce stage 3.",
+    )
 
 
 class Tokenizer(Manifest):

@@ -1,6 +1,8 @@
 """Workflow gates: the conditions that make a set of manifests mean something.
 
-The requirements gate lives in `toolkit.core.checks.requirements`, which the audit calls too.
+The requirements gate lives in `toolkit.core.checks.requirements`, which the audit calls too;
+the generation SLO gate (time to first token, tokens per second, cost per 1k tokens) in
+`toolkit.core.checks.slos`.
 
 A gate only speaks when the manifests it compares exist and parsed; a missing reference is the
 reference check's finding, not a gate's.
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from toolkit.core.checks.requirements import requirements_are_met
+from toolkit.core.checks.slos import generation_slos_met
 from toolkit.manifests import (
     Adapter,
     Deployment,
@@ -225,6 +228,7 @@ def tokenizer_paired_with_model(graph: Graph) -> Iterator[Finding]:
 
 GATES = (
     requirements_are_met,
+    generation_slos_met,
     adapter_matches_base,
     training_run_matches_base,
     adapter_scores,

@@ -31,8 +31,11 @@ if TYPE_CHECKING:
 UNQUANTIZED = ("float64", "float32", "float16", "bfloat16")
 MANAGED = {
     "Model": ("source", "license", "format", "architecture", "parameters", "dtype", "allowPickle"),
-    "Tokenizer": ("model", "algorithm", "vocabSize", "maxLength", "paddingSide", "specialTokens"),
-}
+    "Tokenizer": (
+        "model", "algorithm", "vocabSize", "maxLength", "paddingSide", "specialTokens",
+        "chatTemplateDigest",
+    ),
+}  # fmt: skip
 """Spec fields pin rewrites in an existing manifest; the rest (metadata, overflow, fertility,
 comments) stays as people wrote it."""
 
@@ -118,8 +121,12 @@ def _architecture(config_path: Path, files: Sequence[PinnedFile]) -> dict[str, A
 def tokenizer_spec(
     request: PinRequest, pinned: Sequence[PinnedFile], files: Sequence[PinnedFile], directory: str
 ) -> dict[str, Any]:
+    from toolkit.core.chat_templates import chat_template, template_digest
+
     top = {p.file.relative: p.file.path for p in pinned if "/" not in p.file.relative}
     summary = tokenizer_files.tokenizer_summary(top, model_files.read_json(top["config.json"]))
+    # the chat template as transformers loads it (core.chat_templates); none: no field
+    digest = template_digest(chat_template({p.file.relative: p.file.path for p in pinned}))
     return {
         "model": f"Model/{request.name}",
         "directory": directory,
@@ -130,6 +137,7 @@ def tokenizer_spec(
         "overflow": "truncate",
         "paddingSide": summary["paddingSide"],
         "specialTokens": summary["specialTokens"],
+        **({"chatTemplateDigest": digest} if digest else {}),
     }
 
 

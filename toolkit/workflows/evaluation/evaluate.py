@@ -167,7 +167,12 @@ def evaluate(
     dataset = graph.get_as(request.dataset, Dataset)
     if dataset is None:
         raise UsageError(f"{request.dataset}: no such Dataset")
-    protocol = request.protocol or Protocol.model_validate({"task": _guess_task(root, dataset)})
+    protocol = request.protocol
+    if protocol is None:
+        task = _guess_task(root, dataset)
+        if task == "embedding" and _causal(root, pipeline.resolve(graph, request.subject)):
+            task = "language-modeling"  # text rows for a causal LM: its perplexity on them
+        protocol = Protocol.model_validate({"task": task})
     subject = pipeline.resolve(graph, request.subject, merge_adapter=protocol.merge_adapter)
     rows = read_rows(root, dataset, protocol.task)
     runner = pipeline.load_subject(root, subject, protocol.task)
@@ -179,7 +184,7 @@ def evaluate(
     )
     if subject.ref.startswith("Deployment/"):
         _require_named_metrics(graph, dataset.ref, result.metrics)
-    samples = measure_latency(runner, request_texts(rows, protocol.task), protocol)
+    latency = _timed(runner, rows, protocol)
     from toolkit.bridges.ml import outputs_digest
 
     digest = outputs_digest(result.outputs)
@@ -189,7 +194,7 @@ def evaluate(
         "subject": request.subject,
         "dataset": dataset.ref,
         "metrics": [{"name": k, "value": v} for k, v in result.metrics.items()],
-        "latency": latency_summary(samples),
+        "latency": latency,
         "hardware": hardware(),
         "date": (today or dt.date.today()).isoformat(),
         "tools": tools,
@@ -202,6 +207,20 @@ def evaluate(
     spec = json.loads(json.dumps(spec))  # references are str subclasses: plain data for YAML
     path, created = _write_manifest(root, graph, request, subject, spec)
     return EvaluationResult(path, created, result.metrics, digest, outputs_path, spec["latency"])
+
+
+def _timed(runner: Runner, rows: list[dict[str, Any]], protocol: Protocol) -> dict[str, Any]:
+    """The latency block: percentiles of single requests; for generation also the time to
+    first token and output tokens per second (`timing.py`)."""
+    from toolkit.bridges.heads import Generator
+
+    requests = request_texts(rows, protocol.task)
+    if protocol.task == "generation" and isinstance(runner, Generator):
+        from toolkit.workflows.evaluation.timing import measure_generation
+
+        timing = measure_generation(runner, requests, protocol)
+        return {**latency_summary(timing.latency_ms), **timing.summary()}
+    return latency_summary(measure_latency(runner, requests, protocol))
 
 
 def protocol_record(protocol: Protocol) -> dict[str, Any]:
@@ -220,6 +239,8 @@ def _guess_task(root: Path, dataset: Dataset) -> str:
         raise UsageError(f"{dataset.ref} spec.files: the dataset names no file")
     with (root / dataset.spec.directory / first.path).open(encoding="utf-8") as handle:
         row = json.loads(handle.readline() or "{}")
+    if {"messages", "reference"} <= row.keys():
+        return "generation"  # chat messages instead of a prompt
     for task in ("retrieval", "classification", "generation", "embedding"):
         if set(ROW_FIELDS[task]) - {"id"} <= row.keys():
             return task
@@ -227,6 +248,17 @@ def _guess_task(root: Path, dataset: Dataset) -> str:
         f"{dataset.ref}: rows with fields {sorted(row)}; keel evaluates rows shaped "
         + "; ".join(f"{task} {{{', '.join(fields)}}}" for task, fields in ROW_FIELDS.items())
     )
+
+
+def _causal(root: Path, subject: pipeline.Subject) -> bool:
+    """Whether the subject's model is a causal LM: config.json names a *ForCausalLM class."""
+    from toolkit.core.model_files import read_json
+
+    config = pipeline.directory(root, subject.model.spec) / "config.json"
+    if not config.is_file():
+        return False
+    architectures = read_json(config).get("architectures") or []
+    return any(str(a).endswith("ForCausalLM") for a in architectures)
 
 
 def _require_named_metrics(graph: Graph, dataset: str, metrics: dict[str, float]) -> None:

@@ -38,16 +38,19 @@ ROW_FIELDS = {
     "embedding": ("id", "text"),
     "classification": ("id", "text", "label"),
     "generation": ("id", "prompt", "reference"),
+    "language-modeling": ("id", "text"),
 }
 REQUEST_FIELD = {
     "retrieval": "query",
     "embedding": "text",
     "classification": "text",
     "generation": "prompt",
+    "language-modeling": "text",
 }
 TASK_METRICS = {
     "classification": ("accuracy", "f1_macro"),
     "generation": ("exact_match", "rouge_l"),
+    "language-modeling": ("perplexity",),
 }
 
 
@@ -79,6 +82,8 @@ def read_rows(root: Path, dataset: Dataset, task: str) -> list[dict[str, Any]]:
                 except ValueError as error:
                     raise UsageError(f"{path}:{number}: not JSON ({error})") from None
                 missing = [k for k in ROW_FIELDS[task] if not _text_like(row.get(k), k)]
+                if missing == ["prompt"] and task == "generation" and _is_chat(row):
+                    missing = []  # chat messages instead of a prompt
                 if missing:
                     raise UsageError(
                         f"{path}:{number}: a {task} row needs string fields "
@@ -95,10 +100,33 @@ def _text_like(value: Any, key: str) -> bool:
     return isinstance(value, str)
 
 
+def _is_chat(row: dict[str, Any]) -> bool:
+    """A generation row may give `messages` ([{role, content}], rendered with the tokenizer's
+    chat template) instead of a `prompt`."""
+    messages = row.get("messages")
+    return (
+        isinstance(messages, list)
+        and bool(messages)
+        and all(
+            isinstance(m, dict)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str)
+            for m in messages
+        )
+    )
+
+
+def prompt_of(row: dict[str, Any]) -> str | list[dict[str, str]]:
+    """What a generation row asks: its chat messages when it has them, else its prompt."""
+    return row["messages"] if _is_chat(row) else row["prompt"]
+
+
 def run(runner: Runner, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
     """Run the rows through the model as the protocol says; compute the task's own metrics."""
     from toolkit.bridges.heads import Classifier, Generator
 
+    if protocol.task == "language-modeling" and isinstance(runner, Generator):
+        return _perplexity(runner, rows, protocol)
     if isinstance(runner, Classifier):
         return _classify(runner, rows, protocol)
     if isinstance(runner, Generator):
@@ -127,7 +155,7 @@ def _generate(runner: Generator, rows: Sequence[dict[str, Any]], protocol: Proto
     from toolkit.core.metrics import metric_for
 
     ids, texts = runner.generate(
-        [row["prompt"] for row in rows],
+        [prompt_of(row) for row in rows],
         batch_size=protocol.batch_size,
         max_length=protocol.max_length,
         max_new_tokens=protocol.max_new_tokens,
@@ -137,6 +165,16 @@ def _generate(runner: Generator, rows: Sequence[dict[str, Any]], protocol: Proto
         name: _r4(metric_for(name).compute(texts, expected)) for name in TASK_METRICS["generation"]
     }
     return Run(ids, [str(row["id"]) for row in rows], metrics)
+
+
+def _perplexity(runner: Generator, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
+    """Per text [summed NLL, tokens predicted] in windows of maxLength; perplexity over all."""
+    from toolkit.core.metrics import perplexity
+
+    losses = runner.window_losses([row["text"] for row in rows], window=protocol.max_length)
+    sums, counts = zip(*losses.tolist(), strict=True) if rows else ((), ())
+    metrics = {"perplexity": _r4(perplexity(sums, counts))}
+    return Run(losses, [str(row["id"]) for row in rows], metrics)
 
 
 def _embed(encoder: Encoder, rows: Sequence[dict[str, Any]], protocol: Protocol) -> Run:
@@ -187,8 +225,11 @@ def _r4(value: Any) -> float:
     return round(float(value), 4)
 
 
-def request_texts(rows: Sequence[dict[str, Any]], task: str) -> list[str]:
-    """What a client sends, one request per row: the query, the text or the prompt."""
+def request_texts(rows: Sequence[dict[str, Any]], task: str) -> list[Any]:
+    """What a client sends, one request per row: the query, the text, the prompt (or the chat
+    messages of a generation row)."""
+    if task == "generation":
+        return [prompt_of(row) for row in rows]
     return [row[REQUEST_FIELD[task]] for row in rows]
 
 
@@ -215,10 +256,12 @@ def measure_latency(runner: Runner, texts: Sequence[str], protocol: Protocol) ->
     return samples
 
 
-def _row_for(text: str, task: str) -> dict[str, Any]:
+def _row_for(text: Any, task: str) -> dict[str, Any]:
     """A one-text row of the task's shape: only the request field is read when timing."""
     row: dict[str, Any] = {key: "" for key in ROW_FIELDS[task]}
     row.update({"id": "latency", REQUEST_FIELD[task]: text})
+    if task == "generation" and not isinstance(text, str):
+        row["messages"] = text
     return row
 
 
