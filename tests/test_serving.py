@@ -227,12 +227,18 @@ def test_without_a_model_requests_and_health_say_unavailable(contract: Contract)
         status, _, body = post_json(server.url, {"texts": ["a"]})
         health = fetch(server.url, "/healthz")
     assert (status, body["error"]["code"]) == (503, "model_unavailable")
-    assert (health[0], json.loads(health[1])) == (503, {"status": "unavailable"})
+    assert (health[0], json.loads(health[1])) == (
+        503,
+        {"status": "unavailable", "deployment": "Deployment/semantic-search"},
+    )
 
 
 def test_health_is_ok_with_a_model(server: ContractServer) -> None:
     status, text = fetch(server.url, "/healthz")
-    assert (status, json.loads(text)) == (200, {"status": "ok"})
+    assert (status, json.loads(text)) == (
+        200,
+        {"status": "ok", "deployment": "Deployment/semantic-search"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -281,14 +287,17 @@ def test_metrics_count_requests_by_status_and_time_each(server: ContractServer) 
     lines = text.splitlines()
     assert status == 200
     assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert 'keel_requests_total{status="200"} 2' in lines
-    assert 'keel_requests_total{status="400"} 1' in lines
-    assert 'keel_errors_total{code="invalid_input"} 1' in lines
-    assert "# TYPE keel_request_latency_ms histogram" in lines
-    assert 'keel_request_latency_ms_bucket{le="+Inf"} 3' in lines
-    assert "keel_request_latency_ms_count 3" in lines
+    labels = 'deployment="Deployment/semantic-search",endpoint="/v1/embed"'
+    assert f'keel_requests_total{{{labels},code="200"}} 2' in lines
+    assert f'keel_requests_total{{{labels},code="400"}} 1' in lines
+    assert f'keel_request_errors_total{{{labels},code="invalid_input"}} 1' in lines
+    assert "# TYPE keel_request_duration_seconds histogram" in lines
+    assert f'keel_request_duration_seconds_bucket{{{labels},le="+Inf"}} 3' in lines
+    assert f"keel_request_duration_seconds_count{{{labels}}} 3" in lines
     buckets = [
-        int(line.split()[-1]) for line in lines if line.startswith("keel_request_latency_ms_bucket")
+        int(line.split()[-1])
+        for line in lines
+        if line.startswith("keel_request_duration_seconds_bucket")
     ]
     assert buckets == sorted(buckets)
 
@@ -302,9 +311,10 @@ def test_concurrent_requests_are_each_counted_once(contract: Contract) -> None:
             )
         metrics = fetch(server.url, "/metrics")[1].splitlines()
     assert sorted(statuses) == [200] * 30 + [429] * 10
-    assert 'keel_requests_total{status="200"} 30' in metrics
-    assert 'keel_requests_total{status="429"} 10' in metrics
-    assert "keel_request_latency_ms_count 40" in metrics
+    labels = 'deployment="Deployment/semantic-search",endpoint="/v1/embed"'
+    assert f'keel_requests_total{{{labels},code="200"}} 30' in metrics
+    assert f'keel_requests_total{{{labels},code="429"}} 10' in metrics
+    assert f"keel_request_duration_seconds_count{{{labels}}} 40" in metrics
 
 
 def test_the_server_prints_nothing(

@@ -1,15 +1,19 @@
-"""Serve a Deployment's API contract over HTTP on localhost, and send traffic through it.
+"""Serve a Deployment's API contract over HTTP, and send traffic through it.
 
-`keel reproduce --serve` proves more than "the model embeds": it proves that the contract a
-caller relies on holds, status codes included. The model is a plain callable, so this module
-imports nothing heavy and its tests need no model. Standard library only, plus jsonschema.
+`keel serve` and `keel reproduce --serve` prove more than "the model embeds": they prove that
+the contract a caller relies on holds, status codes included. The contracts are embedding
+(POST /v1/embed), classification (POST /v1/classify) and generation (POST /v1/completions,
+`serving_generation`); see `toolkit.core.contracts`. The model is a plain callable (or a
+`TextGenerator`), so this module imports nothing heavy and its tests need no model. Standard
+library only, plus jsonschema.
 
 Every answer is either a body that passed the output schema or an error the contract names,
 ``{"error": {"code": ..., "message": ...}}``. A body that breaks the output schema is our bug
 and goes out as a 500 ``invalid_output``, never as a 200.
 
 The contract itself and its schema checks are in `serving_contract`, the /metrics counters in
-`serving_metrics`, the client that sends the traffic in `serving_client`.
+`serving_metrics`, the reply types in `serving_replies`, the client that sends the traffic in
+`serving_client`, and the models as the server calls them in `serving_models`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -28,98 +31,78 @@ from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
-from toolkit.bridges.serving_contract import EMBED_PATHS, JSON_CONTENT_TYPE, Contract, first_problem
+from toolkit.bridges.serving_contract import Contract, first_problem
+from toolkit.bridges.serving_generation import GenerationEndpoint, TextGenerator
 from toolkit.bridges.serving_metrics import PROMETHEUS_CONTENT_TYPE, Metrics
+from toolkit.bridges.serving_replies import (
+    Reply,
+    StreamReply,
+    TokenBucket,
+    error_reply,
+    event,
+    json_reply,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = [
+    "Classify",
     "ContractServer",
     "Embed",
+    "Model",
 ]
 
 Embed = Callable[[list[str]], list[list[float]]]
 """The model as the server sees it: texts in, one vector per text out, in the same order."""
+Classify = Callable[[list[str]], tuple[list[str], list[list[float]]]]
+"""A classifier: texts in, (one label per text, one row of scores per text) out."""
+Model = Embed | Classify | TextGenerator
 
 MAX_BODY_BYTES = 1024 * 1024
-
-
-class _TokenBucket:
-    """`per_minute` requests a minute, in bursts of up to a minute's worth.
-
-    A full minute of burst lets a canary run at full speed as long as it stays within what a
-    client keeping to the limit could send in a minute.
-    """
-
-    def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
-        self._capacity = float(per_minute)
-        self._per_second = per_minute / 60
-        self._tokens = self._capacity
-        self._clock = clock
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Take a token and return 0.0, or return the seconds until one is free."""
-        with self._lock:
-            now = self._clock()
-            refill = (now - self._last) * self._per_second
-            self._tokens = min(self._capacity, self._tokens + refill)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return 0.0
-            return (1 - self._tokens) / self._per_second
-
-
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: bytes
-    content_type: str = JSON_CONTENT_TYPE
-    headers: tuple[tuple[str, str], ...] = ()
-    code: str | None = None
-    """The error code, if this is an error."""
-
-
-def _json_reply(status: int, payload: object) -> _Reply:
-    return _Reply(status, json.dumps(payload).encode())
 
 
 class _App:
     """What the server answers, apart from the HTTP plumbing; one per server."""
 
     def __init__(
-        self, contract: Contract, embed: Embed | None, clock: Callable[[], float], max_body: int
+        self, contract: Contract, model: Model | None, clock: Callable[[], float], max_body: int
     ) -> None:
         self.contract = contract
-        self.embed = embed
+        self.model = model
         self.max_body = max_body
-        self.metrics = Metrics()
+        self.metrics = Metrics(contract.deployment, generation=contract.kind == "generation")
         self._input = Draft202012Validator(contract.input_schema)
         self._output = Draft202012Validator(contract.output_schema)
-        self._bucket = _TokenBucket(contract.requests_per_minute, clock)
+        self._bucket = TokenBucket(contract.requests_per_minute, clock)
+        self._generation = (
+            GenerationEndpoint(contract, model, self.metrics)  # type: ignore[arg-type]
+            if contract.kind == "generation"
+            else None
+        )
 
-    def error(self, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        return _Reply(self.contract.status(code), body, headers=headers, code=code)
+    def error(self, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+        return error_reply(self.contract, code, message, headers)
 
-    def get(self, path: str) -> _Reply:
+    def get(self, path: str) -> Reply:
         if path == "/healthz":
-            ready = self.embed is not None
-            return _json_reply(200 if ready else 503, {"status": "ok" if ready else "unavailable"})
+            ready = self.model is not None
+            status = {"status": "ok" if ready else "unavailable"}
+            return json_reply(
+                200 if ready else 503, {**status, "deployment": self.contract.deployment}
+            )
         if path == "/metrics":
-            return _Reply(200, self.metrics.render().encode(), PROMETHEUS_CONTENT_TYPE)
-        if path in EMBED_PATHS:
+            return Reply(200, self.metrics.render().encode(), PROMETHEUS_CONTENT_TYPE)
+        if path in self.contract.paths:
             allow = (("Allow", "POST"),)
             return self.error("method_not_allowed", f"{path} takes POST", allow)
         return self.error("not_found", f"no such path: {path}")
 
-    def post(self, path: str, raw: bytes | None) -> _Reply:
+    def post(self, path: str, raw: bytes | None, start: float) -> Reply | StreamReply:
         """Answer a POST whose body was read; `raw` is None when the body was over the cap."""
-        if path not in EMBED_PATHS:
-            return self.error("not_found", f"no such path: {path}; POST to {EMBED_PATHS[-1]}")
+        paths = self.contract.paths
+        if path not in paths:
+            return self.error("not_found", f"no such path: {path}; POST to {paths[-1]}")
         wait = self._bucket.take()
         if wait:
             limit = self.contract.requests_per_minute
@@ -127,9 +110,11 @@ class _App:
             return self.error("rate_limited", f"over {limit} requests a minute", retry)
         if raw is None:
             return self.error("payload_too_large", f"the body is over {self.max_body} bytes")
-        return self._embed_request(raw)
+        if self._generation is not None:
+            return self._generation.answer(raw, start)
+        return self._texts_request(raw)
 
-    def _embed_request(self, raw: bytes) -> _Reply:
+    def _texts_request(self, raw: bytes) -> Reply:
         try:
             body = json.loads(raw)
         except (ValueError, RecursionError) as error:
@@ -144,28 +129,34 @@ class _App:
         if problem is not None:
             return self.error("invalid_input", problem)
         if not isinstance(texts, list):
-            return self.error("invalid_input", f"$: expected '{field_name}', the texts to embed")
-        if self.embed is None:
+            verb = "classify" if self.contract.kind == "classification" else "embed"
+            return self.error("invalid_input", f"$: expected '{field_name}', the texts to {verb}")
+        if self.model is None:
             return self.error("model_unavailable", "no model is loaded")
         try:
-            vectors = self.embed(texts)
+            answer = self.model(texts)  # type: ignore[operator]
         except Exception as error:  # whatever the model raises, the model is what is unavailable
             return self.error("model_unavailable", f"the model failed: {error!r}")
-        return self._success(vectors, len(texts))
+        if self.contract.kind == "classification":
+            labels, scores = answer
+            payload = {"labels": labels, "scores": scores, "model": self.contract.name}
+            return self._success(payload, ("labels", "scores"), len(texts))
+        payload = {"embeddings": answer, "model": self.contract.name}
+        return self._success(payload, ("embeddings",), len(texts))
 
-    def _success(self, vectors: list[list[float]], expected: int) -> _Reply:
-        payload = {"embeddings": vectors, "model": self.contract.name}
+    def _success(self, payload: dict[str, Any], rows: tuple[str, ...], expected: int) -> Reply:
         problem = first_problem(self._output, payload)
         if problem is not None:
             return self.error("invalid_output", f"the response breaks outputSchema: {problem}")
-        if len(vectors) != expected:
-            message = f"the model gave {len(vectors)} embeddings for {expected} texts"
-            return self.error("invalid_output", message)
+        for name in rows:
+            if len(payload[name]) != expected:
+                message = f"the model gave {len(payload[name])} {name} for {expected} texts"
+                return self.error("invalid_output", message)
         try:
             body = json.dumps(payload, allow_nan=False).encode()
         except (TypeError, ValueError) as error:
             return self.error("invalid_output", f"the response is not JSON: {error}")
-        return _Reply(200, body)
+        return Reply(200, body)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -183,12 +174,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         start = time.perf_counter()
         path = urlsplit(self.path).path
-        reply = self.app.post(path, self._read_body())
-        if path in EMBED_PATHS:
-            # Recorded before sending, so a client that has its answer also sees it counted.
-            latency_ms = (time.perf_counter() - start) * 1000
-            self.app.metrics.record(reply.status, reply.code, latency_ms)
+        reply = self.app.post(path, self._read_body(), start)
+        if isinstance(reply, StreamReply):
+            self._stream(reply)
+            self._record(path, reply, start)
+            return
+        # Recorded before sending, so a client that has its answer also sees it counted.
+        self._record(path, reply, start)
         self._send(reply)
+
+    def _record(self, path: str, reply: Reply | StreamReply, start: float) -> None:
+        if path in self.app.contract.paths:
+            endpoint = self.app.contract.paths[-1]
+            self.app.metrics.record(endpoint, reply.status, reply.code, time.perf_counter() - start)
 
     def _read_body(self) -> bytes | None:
         """The body, or None when it is over the cap; then it is read and dropped.
@@ -209,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             length -= len(chunk)
         return None
 
-    def _send(self, reply: _Reply) -> None:
+    def _send(self, reply: Reply) -> None:
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -217,6 +215,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(reply.body)
+
+    def _stream(self, reply: StreamReply) -> None:
+        """Write the events as they come; the body ends when the connection closes."""
+        self.close_connection = True
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Connection", "close")
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        events = reply.events
+        try:
+            for chunk in events:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except OSError:
+            pass  # the client went away: closing the events ends the generation
+        except Exception as error:  # the model failed mid-stream: say so in the stream
+            failure = {"error": {"code": "model_unavailable", "message": repr(error)}}
+            self.wfile.write(event(failure))
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Say nothing: the caller reports traffic from what the client saw and /metrics."""
@@ -234,21 +256,22 @@ class _Server(ThreadingHTTPServer):
 class ContractServer:
     """Serves `contract` on a free local port for the length of a ``with`` block.
 
-    ``embed=None`` serves the contract with no model: /healthz says unavailable, and every
+    `model` is an `Embed`, a `Classify` or a `TextGenerator`, as the contract's kind wants.
+    ``model=None`` serves the contract with no model: /healthz says unavailable, and every
     well-formed request gets ``model_unavailable``. `clock` drives the rate limit.
     """
 
     def __init__(
         self,
         contract: Contract,
-        embed: Embed | None,
+        model: Model | None,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._app = _App(contract, embed, clock, max_body_bytes)
+        self._app = _App(contract, model, clock, max_body_bytes)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

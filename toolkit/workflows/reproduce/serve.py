@@ -136,8 +136,8 @@ def _contract_problems(ref: str, contract: Contract, answers: _Answers) -> list[
                 f"a body outside inputSchema got {got}, the contract says invalid_input {expected}",
             )
         )
-    if answers.metrics_status != 200 or "keel_request_latency_ms" not in answers.metrics_text:
-        problems.append((None, "/metrics does not report keel_request_latency_ms"))
+    if answers.metrics_status != 200 or "keel_request_duration_seconds" not in answers.metrics_text:
+        problems.append((None, "/metrics does not report keel_request_duration_seconds"))
     return problems
 
 
