@@ -66,12 +66,12 @@ def generation_slos_met(graph: Graph) -> Iterator[Finding]:
     """The gate: each Deployment's canary Evaluation meets the generation SLOs it sets."""
     for deployment in graph.of_kind(Deployment):
         slos = deployment.spec.slos
-        bounded = {
+        given = {
             "timeToFirstTokenP95Ms": slos.time_to_first_token_p95_ms,
             "outputTokensPerSecondMin": slos.output_tokens_per_second_min,
             "costPer1kTokensMax": slos.cost_per_1k_tokens_max,
         }
-        bounded = {name: bound for name, bound in bounded.items() if bound is not None}
+        bounded = {name: bound for name, bound in given.items() if bound is not None}
         if bounded:
             yield from _check(graph, deployment, bounded)
 
