@@ -108,7 +108,9 @@ def apply_adapter(model: Any, directory: Path, *, merge: bool) -> Any:
 
 @dataclass(frozen=True)
 class LoraTraining:
-    """What a TrainingRun and its Adapter say about a contrastive LoRA fine-tune."""
+    """What a TrainingRun and its Adapter say about a LoRA fine-tune: contrastive (the
+    embedding model's) or causal-lm (a decoder's completions, `llm_training_lora`), which
+    counts `steps` optimizer steps when given, else `epochs` passes over the pairs."""
 
     rank: int
     alpha: float
@@ -124,6 +126,8 @@ class LoraTraining:
     max_length: int = 256
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    steps: int | None = None
+    objective: str = "contrastive"
 
 
 @dataclass
@@ -135,8 +139,9 @@ class TrainedAdapter:
     total_parameters: int = 0
 
 
-def _with_lora(model: Any, config: LoraTraining) -> Any:
-    """`model` wrapped by peft with the LoRA layers `config` describes."""
+def with_lora(model: Any, config: LoraTraining, task_type: str = "FEATURE_EXTRACTION") -> Any:
+    """`model` wrapped by peft with the LoRA layers `config` describes, for peft's TaskType
+    `task_type` (FEATURE_EXTRACTION for an encoder, CAUSAL_LM for a decoder)."""
     peft = require("peft")
     lora = peft.LoraConfig(
         r=config.rank,
@@ -146,7 +151,7 @@ def _with_lora(model: Any, config: LoraTraining) -> Any:
         lora_dropout=config.dropout,
         target_modules=list(config.target_modules),
         bias="none",
-        task_type=peft.TaskType.FEATURE_EXTRACTION,
+        task_type=getattr(peft.TaskType, task_type),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # peft on deprecated transformers APIs
@@ -169,7 +174,7 @@ def train_contrastive_lora(
     torch = torch_module()
     transformers = require("transformers")
     torch.manual_seed(config.seed)
-    adapted = _with_lora(model, config)
+    adapted = with_lora(model, config)
     adapted.train()
     trainable = [p for p in adapted.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
