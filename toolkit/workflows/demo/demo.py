@@ -16,7 +16,7 @@ from toolkit.bridges import dvc, git
 from toolkit.core.errors import UsageError
 from toolkit.workflows.authoring.init import InitResult, init
 from toolkit.workflows.demo.state import (
-    EXAMPLE_MESSAGE,
+    EXAMPLE_MESSAGES,
     DemoState,
     Kind,
     inspect,
@@ -28,6 +28,8 @@ from toolkit.workflows.demo.state import (
 from toolkit.workflows.validation.validate import ValidationResult, validate
 
 EXAMPLE = "data/example"
+EXAMPLES = {"minilm": EXAMPLE, "llm": "data/example_llm"}
+"""`keel demo --example NAME` -> the package directory holding that example."""
 
 
 @dataclass
@@ -46,36 +48,50 @@ class DemoResult:
         return {step: sha for step, sha, _ in self.state.done} if self.state else {}
 
 
-def example_tree() -> Path:
-    """The example deployment shipped inside the package (manifests/ and artifacts/datasets/)."""
-    return Path(str(resources.files("toolkit").joinpath(EXAMPLE)))
+def example_tree(example: str = "minilm") -> Path:
+    """An example deployment shipped inside the package (manifests/, maybe artifacts/datasets/)."""
+    if example not in EXAMPLES:
+        raise UsageError(f"--example {example}: choose one of {', '.join(EXAMPLES)}")
+    return Path(str(resources.files("toolkit").joinpath(EXAMPLES[example])))
 
 
-def demo(directory: Path, remote: str | None = None, *, force: bool = False) -> DemoResult:
+def demo(
+    directory: Path, remote: str | None = None, *, force: bool = False, example: str = "minilm"
+) -> DemoResult:
     directory = directory.resolve()
+    source = example_tree(example)
     state = inspect(directory)
     refuse_foreign(state)
     started_over = force and start_over(state)
     if started_over:
         state = inspect(directory)
     if state.commit_of("example"):
+        _refuse_another_example(state, example)
         refuse_uncommitted(state)
         _refuse_another_remote(state, remote)
         return DemoResult(directory, None, state=state)
     directory.mkdir(parents=True, exist_ok=True)
     mark(directory)
     result = DemoResult(directory, init(directory, remote), state=state, started_over=started_over)
-    result.copied = _copy_example(directory)
+    result.copied = _copy_example(directory, source)
     result.validation = validate(directory)
     if result.copied and result.validation.ok:  # never commit an example that does not validate
-        result.commit = git.commit_all(directory, EXAMPLE_MESSAGE)
+        result.commit = git.commit_all(directory, EXAMPLE_MESSAGES[example])
     return result
 
 
-def _copy_example(directory: Path) -> list[str]:
+def _refuse_another_example(state: DemoState, example: str) -> None:
+    if state.example is None or state.example == example:
+        return
+    raise UsageError(
+        f"{state.root} holds the {state.example} example, not {example}: run keel demo "
+        f"{state.root} --example {state.example} to resume it, or choose a new directory"
+    )
+
+
+def _copy_example(directory: Path, source: Path) -> list[str]:
     """Copy the files of the example that are missing; a file holding something else stops it."""
     copied = []
-    source = example_tree()
     for path in sorted(source.rglob("*")):
         if path.is_dir():
             continue

