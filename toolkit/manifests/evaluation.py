@@ -118,6 +118,19 @@ class Cost(Strict):
     )
 
 
+class Source(Strict):
+    """Where a live measurement came from: `keel canary --record` against a served endpoint."""
+
+    endpoint: NonEmpty = Field(description="The base URL the canary was sent to.")
+    outcome: Literal["pass", "fail"] = Field(description="The canary's verdict.")
+    findings: list[NonEmpty] = Field(
+        default_factory=list, description="One line per finding, when the canary failed."
+    )
+    started: NonEmpty | None = Field(
+        default=None, description="When the canary started, UTC, e.g. 2026-11-30T06:00:00Z."
+    )
+
+
 class EvaluationSpec(Strict):
     subject: SubjectRef = Field(
         description="What was evaluated: a Model, Adapter, Quantization or Deployment."
@@ -144,6 +157,11 @@ class EvaluationSpec(Strict):
     protocol: Protocol | None = Field(
         default=None,
         description="How the subject was run; `keel evaluate` and `keel reproduce` need it.",
+    )
+    source: Source | None = Field(
+        default=None,
+        description="A live canary's endpoint and outcome (`keel canary --record`); absent "
+        "for an evaluation run by keel itself.",
     )
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from toolkit.core.findings import CheckResult, Finding, Severity, located
 from toolkit.core.reporters import relative
 from toolkit.manifests import Dataset, Deployment, Runbook
 from toolkit.workflows.audit.checklist_check import checklist_check
+from toolkit.workflows.audit.live_check import live_canary_check
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -273,6 +274,7 @@ def evaluation_checks(
     return [
         fresh_check(graph, deployment, evaluations, as_of, interval),
         requirements_check(graph, deployment, as_of),
+        live_canary_check(graph, deployment, as_of),
     ]
 
 

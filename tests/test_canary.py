@@ -1,0 +1,364 @@
+"""`keel canary` against live endpoints on loopback ports: the example Deployment's contract
+served by keel's own ContractServer (pass), then servers that degrade on purpose (wrong
+answers, slow answers, 5xx, malformed JSON, broken schema, a closed port), each named with
+its finding and exit code, none allowed to hang; `--record` and the audit's `canary.live`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import toolkit
+from toolkit.cli import cli, main
+from toolkit.core.contracts import GENERATION_INPUT_SCHEMA, GENERATION_OUTPUT_SCHEMA
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+pytest.importorskip("torch")
+
+DEPLOYMENT = "Deployment/semantic-search"
+CANARY = "artifacts/datasets/search-canary/canary.jsonl"
+Handler = "Callable[[dict[str, Any]], tuple[int, bytes, float]]"
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """The packaged example repository (manifests and datasets), copied."""
+    root = tmp_path / "repo"
+    shutil.copytree(Path(toolkit.__file__).parent / "data" / "example", root)
+    return root
+
+
+def _rows(root: Path, path: str = CANARY) -> list[dict[str, Any]]:
+    lines = (root / path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _lookup_embedder(root: Path, shift: int = 0) -> Callable[[list[str]], list[list[float]]]:
+    """Unit vectors that put each query next to its own passage (or, with `shift`, next to
+    another row's passage: wrong answers)."""
+    rows = _rows(root)
+    index = {row["query"]: i for i, row in enumerate(rows)}
+    index.update({row["passage"]: (i + shift) % len(rows) for i, row in enumerate(rows)})
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        vectors = []
+        for text in texts:
+            vector = [0.0] * 384
+            vector[index.get(text, 383)] = 1.0
+            vectors.append(vector)
+        return vectors
+
+    return embed
+
+
+@contextmanager
+def contract_server(root: Path, embed: Any) -> Iterator[str]:
+    """keel's own server of the example Deployment's embedding contract."""
+    from toolkit.bridges.serving import ContractServer
+    from toolkit.bridges.serving_contract import Contract
+    from toolkit.workflows.artifacts.verify import load_graph
+
+    deployment = load_graph(root).get(DEPLOYMENT)
+    with ContractServer(Contract.of(deployment), embed) as server:  # type: ignore[arg-type]
+        yield server.url
+
+
+@contextmanager
+def degraded_server(answer: Callable[[dict[str, Any]], tuple[int, bytes, float]]) -> Iterator[str]:
+    """A server on a free loopback port that answers each POST with `answer(body)`:
+    (status, raw body, seconds to wait first); it counts the requests it got."""
+    seen: list[int] = []
+
+    class Handle(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length", 0))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            seen.append(1)
+            status, raw, delay = answer(body)
+            time.sleep(delay)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+            except OSError:  # the client gave up waiting
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
+    server.daemon_threads = True
+    server.seen = seen  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    _SEEN.append(len(seen))
+
+
+_SEEN: list[int] = []
+
+
+def canary(root: Path, url: str, *extra: str) -> tuple[int, str, float]:
+    """`keel canary` through the CLI: (exit code, output, seconds it took)."""
+    start = time.monotonic()
+    outcome = CliRunner().invoke(
+        cli,
+        ["canary", DEPLOYMENT, "--endpoint", url, "--root", str(root), "--timeout", "2", *extra],
+    )
+    if outcome.exception and not isinstance(outcome.exception, SystemExit):
+        raise outcome.exception
+    return outcome.exit_code, outcome.output, time.monotonic() - start
+
+
+# --------------------------------------------------------------------------------- passing
+
+
+def test_the_example_served_by_keel_passes_its_live_canary(example: Path) -> None:
+    with contract_server(example, _lookup_embedder(example)) as url:
+        code, output, _ = canary(example, url)
+    assert code == 0, output
+    first = output.splitlines()[0]
+    assert first.startswith(f"PASS {DEPLOYMENT} canary at {url}: 40/40 rows answered")
+    assert "recall_at_1 1.0" in first
+    assert "mrr 1.0" in first
+    # the example keeps no outputs file, and this machine is not the Requirements' hardware
+    assert "keeps no outputs file" in output
+
+
+def test_json_and_prometheus_results_a_scheduler_can_keep(example: Path) -> None:
+    with contract_server(example, _lookup_embedder(example)) as url:
+        code, output, _ = canary(example, url, "-f", "json")
+        assert code == 0
+        result = json.loads(output)
+        assert result["ok"] is True
+        assert result["rows"] == result["answered"] == result["requests"] == 40
+        assert result["metrics"]["recall_at_1"] == 1.0
+        assert result["latencyMs"]["p95"] > 0
+        code, output, _ = canary(example, url, "--format", "prometheus")
+    assert code == 0
+    lines = output.splitlines()
+    assert 'keel_canary_ok{deployment="semantic-search"} 1' in lines
+    assert 'keel_canary_metric{deployment="semantic-search",metric="mrr"} 1.0' in lines
+    assert any(line.startswith("keel_canary_latency_p95_seconds{") for line in lines)
+    stamp = next(line for line in lines if line.startswith("keel_canary_timestamp_seconds{"))
+    assert abs(float(stamp.split()[-1]) - time.time()) < 60
+
+
+# -------------------------------------------------------------------------------- degraded
+
+
+def test_wrong_answers_fail_on_quality(example: Path) -> None:
+    with contract_server(example, _lookup_embedder(example, shift=1)) as url:
+        code, output, _ = canary(example, url)
+    assert code == 1, output
+    assert output.startswith(f"FAIL {DEPLOYMENT}")
+    assert (
+        "quality: recall_at_1 = 0.0 live, below the recorded 0.925 of "
+        "Evaluation/semantic-search-canary" in output
+    )
+    assert "requirements: recall_at_1 = 0.0 live, below the minimum 0.85" in output
+
+
+def test_slow_answers_time_out_and_the_run_stops_early(example: Path) -> None:
+    with degraded_server(lambda body: (200, b"{}", 3.0)) as url:
+        code, output, seconds = canary(example, url, "--timeout", "0.3", "--retries", "0")
+    assert code == 1, output
+    assert "timeout: no answer within the 0.3 s timeout" in output
+    assert "budget: not sent: an early stop" in output  # three silent requests, then it stops
+    assert seconds < 10
+    assert _SEEN[-1] <= 4  # at most `concurrency` more were in flight when it stopped
+
+
+def test_server_errors_are_retried_within_the_budget(example: Path) -> None:
+    error = json.dumps({"error": {"code": "model_unavailable", "message": "not loaded"}})
+    with degraded_server(lambda body: (503, error.encode(), 0.0)) as url:
+        code, output, seconds = canary(example, url, "--retries", "2", "-f", "json")
+    assert code == 1
+    result = json.loads(output)
+    checks = {f["check"]: f["message"] for f in result["findings"]}
+    assert checks["server-error"].startswith("HTTP 503 model_unavailable: not loaded")
+    # three failed tries in a row stop the run: a failing service is not hammered
+    assert result["requests"] == _SEEN[-1] <= 6
+    assert checks["budget"].startswith("not sent: an early stop (38 rows")
+    assert result["answered"] == 0
+    assert seconds < 10
+
+
+def test_malformed_json_is_a_finding(example: Path) -> None:
+    with degraded_server(lambda body: (200, b'{"embeddings": [[0.1,', 0.0)) as url:
+        code, output, _ = canary(example, url)
+    assert code == 1
+    assert "malformed: HTTP 200, and the body is not a JSON object (40 rows, first row 0" in output
+
+
+def test_an_answer_outside_the_output_schema_is_a_finding(example: Path) -> None:
+    short = json.dumps({"embeddings": [[0.5] * 8, [0.5] * 8], "model": "semantic-search"})
+    with degraded_server(lambda body: (200, short.encode(), 0.0)) as url:
+        code, output, _ = canary(example, url)
+    assert code == 1
+    assert "schema: the answer breaks outputSchema: $.embeddings[0]" in output
+
+
+def test_a_closed_port_is_a_failed_canary_not_a_usage_error(example: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, output, seconds = canary(example, f"http://127.0.0.1:{port}", "--retries", "1")
+    assert code == 1
+    assert "unreachable: connection refused" in output
+    assert seconds < 10
+
+
+def test_the_request_budget_caps_what_is_sent(example: Path) -> None:
+    with contract_server(example, _lookup_embedder(example)) as url:
+        code, output, _ = canary(example, url, "--max-requests", "5", "-f", "json")
+    assert code == 1
+    result = json.loads(output)
+    assert result["requests"] == 5
+    assert {
+        "check": "budget",
+        "message": "not sent: the request budget was spent (35 rows, first row 5 of 40)",
+    } in result["findings"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["Deployment/nope", "--endpoint", "http://127.0.0.1:1"], "Deployment/nope: no such"),
+        ([DEPLOYMENT, "--endpoint", "ftp://host"], "expected an http:// or https:// URL"),
+        ([DEPLOYMENT, "--endpoint", "moon"], "not an environment in Deployment/semantic-search"),
+    ],
+)
+def test_bad_input_is_exit_2(
+    example: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["canary", *args, "--root", str(example)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("keel: error: ")
+    assert message in error
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def _generation_example(root: Path) -> list[dict[str, Any]]:
+    """The example turned into a generation Deployment: the generation contract, a canary of
+    prompts with references, its canary Evaluation a generation run scoring 1.0."""
+    rows = [
+        {"id": f"g{i}", "prompt": f"Say the word number {i}.", "reference": f"word {i}"}
+        for i in range(6)
+    ]
+    (root / CANARY).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    deployment_file = root / "manifests/deployments/semantic-search.yaml"
+    deployment = yaml.safe_load(deployment_file.read_text())
+    deployment["spec"]["api"]["inputSchema"] = GENERATION_INPUT_SCHEMA
+    deployment["spec"]["api"]["outputSchema"] = GENERATION_OUTPUT_SCHEMA
+    deployment_file.write_text(yaml.safe_dump(deployment, sort_keys=False))
+    evaluation_file = root / "manifests/evaluations/semantic-search-canary.yaml"
+    evaluation = yaml.safe_load(evaluation_file.read_text())
+    spec = evaluation["spec"]
+    spec["metrics"] = [{"name": "exact_match", "value": 1.0}, {"name": "rouge_l", "value": 1.0}]
+    spec["protocol"] = {"task": "generation", "batchSize": 1, "maxNewTokens": 8}
+    evaluation_file.write_text(yaml.safe_dump(evaluation, sort_keys=False))
+    return rows
+
+
+def _completion(text: str) -> bytes:
+    ids = [ord(c) for c in text]
+    usage = {"prompt_tokens": 5, "completion_tokens": len(ids)}
+    answer = {"text": text, "token_ids": ids, "finish_reason": "stop", "usage": usage}
+    return json.dumps({**answer, "model": "semantic-search"}).encode()
+
+
+def test_a_generation_endpoint_speaking_the_shared_wire_format(example: Path) -> None:
+    rows = _generation_example(example)
+    answers = {row["prompt"]: row["reference"] for row in rows}
+    sent: list[dict[str, Any]] = []
+
+    def right(body: dict[str, Any]) -> tuple[int, bytes, float]:
+        sent.append(body)
+        return 200, _completion(answers[body["prompt"]]), 0.0
+
+    with degraded_server(right) as url:
+        code, output, _ = canary(example, url)
+    assert code == 0, output
+    assert "6/6 rows answered, exact_match 1.0, rouge_l 1.0" in output
+    assert all(body["max_tokens"] == 8 and set(body) == {"prompt", "max_tokens"} for body in sent)
+
+    with degraded_server(lambda body: (200, _completion("something else"), 0.0)) as url:
+        code, output, _ = canary(example, url)
+    assert code == 1
+    assert "quality: exact_match = 0.0 live, below the recorded 1.0" in output
+
+
+# ------------------------------------------------------------------------- record and audit
+
+
+def _audit_live(root: Path, as_of: dt.date) -> Any:
+    from toolkit.workflows.artifacts.verify import load_graph
+    from toolkit.workflows.audit.live_check import live_canary_check
+
+    graph = load_graph(root)
+    return live_canary_check(graph, graph.get(DEPLOYMENT), as_of)  # type: ignore[arg-type]
+
+
+def test_record_writes_a_valid_evaluation_and_the_audit_sees_the_live_service(
+    example: Path,
+) -> None:
+    today = dt.datetime.now(dt.timezone.utc).date()
+    assert "no live canary recorded" in _audit_live(example, today).message
+    with contract_server(example, _lookup_embedder(example)) as url:
+        code, output, _ = canary(example, url, "--record")
+    assert code == 0, output
+    written = output.splitlines()[-1].split("recorded ", 1)[1]
+    document = yaml.safe_load((example / written).read_text())
+    assert document["spec"]["subject"] == DEPLOYMENT
+    assert document["spec"]["source"]["endpoint"] == url
+    assert document["spec"]["source"]["outcome"] == "pass"
+    assert document["spec"]["baseline"] == "Evaluation/semantic-search-canary"
+    validate = CliRunner().invoke(cli, ["validate", "--root", str(example)])
+    assert validate.exit_code == 0, validate.output
+
+    check = _audit_live(example, today)
+    assert check.status == "pass", check.findings
+    assert check.message.startswith(f"last live canary Evaluation/{document['metadata']['name']}")
+    assert "pass, 0 hours old; retraining trigger not fired" in check.message
+
+    # the live service degrades: mrr falls from 1.0 to 0.0, more than the trigger's 0.03
+    time.sleep(1)  # a later timestamp, so a later name
+    with contract_server(example, _lookup_embedder(example, shift=1)) as url:
+        code, output, _ = canary(example, url, "--record")
+    assert code == 1
+    check = _audit_live(example, today)
+    assert check.status == "fail"
+    messages = [f.message for f in check.findings]
+    assert messages[0].startswith("failed: quality: recall_at_1 = 0.0 live")
+    assert any(
+        m.startswith("retraining trigger metricDrop fired: mrr fell from 1.0") for m in messages
+    )
+    assert "retraining trigger fired" in check.message
+    # days later, the last canary is stale
+    stale = _audit_live(example, today + dt.timedelta(days=3))
+    assert any("hours old, older than spec.canary.maxAgeHours" in f.message for f in stale.findings)
