@@ -1,10 +1,15 @@
 """Benchmark each `keel reproduce` stage against the same steps done by hand with the libraries.
 
-    /work/venv/bin/python benchmarks/bench_reproduce.py [--repo PATH] [--repeat 3] [--json PATH]
+    /work/venv/bin/python benchmarks/bench_reproduce.py [--example minilm|llm] [--repo PATH]
+                                                        [--repeat 3] [--json PATH]
 
 Without --repo this builds the example repository in a temporary directory (`demo()` then
 `tell_story()`: pin the real MiniLM, train the LoRA, quantize int8, evaluate, push to a local
-DVC remote; about a minute, and its SLO gates can fail on a busy machine). Then, alternating,
+DVC remote; about a minute, and its SLO gates can fail on a busy machine). With --example llm
+it builds the LLM example instead (`keel demo --example llm`'s story: a tiny Llama trained from
+scratch, causal LoRA, int8 weight-only; a few minutes), and the bare script loads it with
+AutoModelForCausalLM and runs greedy `generate` on the canary prompts as keel does (left
+padding, new token ids padded with -1 to maxNewTokens, float32). Then, alternating,
 in fresh processes and fresh empty directories, median of --repeat:
   1. keel: `keel reproduce Deployment/semantic-search --workdir W --report R`; per-stage
      seconds from R.json, and the whole process;
@@ -35,17 +40,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
-DEPLOYMENT = "Deployment/semantic-search"
+DEPLOYMENTS = {"minilm": "Deployment/semantic-search", "llm": "Deployment/pydoc-assistant"}
 TARGET = 0.10
 STAGES = {  # keel stage -> what the bare script does for it
     "validate": "git clone (keel also validates)",
     "pull": "dvc pull CLI (keel: API + sha256 verify)",
-    "load": "AutoTokenizer + AutoModel",
+    "load": "AutoTokenizer + AutoModel (ForCausalLM)",
     "adapter": "peft merge_and_unload",
     "quantize": "torchao quantize_",
-    "canary": "forward passes + digest",
+    "canary": "forward passes (greedy generate) + digest",
 }
-BARE = r"""
+BARE_START = r"""
 import hashlib, json, subprocess, sys, time
 job = json.loads(sys.argv[1])
 seconds, mark = {}, time.perf_counter()
@@ -60,7 +65,8 @@ subprocess.run([job["dvc"], "pull", "-q", *job["targets"]], cwd=clone, check=Tru
 lap("pull")
 import torch, transformers
 tokenizer = transformers.AutoTokenizer.from_pretrained(clone + job["tokenizer"])
-model = transformers.AutoModel.from_pretrained(clone + job["model"], use_safetensors=True)
+auto = getattr(transformers, job["auto"])
+model = auto.from_pretrained(clone + job["model"], use_safetensors=True)
 model.eval()
 lap("load")
 import peft
@@ -72,6 +78,8 @@ lap("quantize")
 with open(clone + job["canary"], encoding="utf-8") as handle:
     rows = [json.loads(line) for line in handle if line.strip()]
 size, length = job["batch"], job["maxLength"]
+"""
+BARE_EMBED = r"""
 def embed(texts):
     parts = []
     for i in range(0, len(texts), size):
@@ -84,11 +92,34 @@ def embed(texts):
     return torch.cat(parts)
 with torch.inference_mode():
     outputs = torch.cat([embed([r["query"] for r in rows]), embed([r["passage"] for r in rows])])
+"""
+BARE_GENERATE = r"""
+tokenizer.padding_side = "left"
+if tokenizer.pad_token is None:
+    tokenizer.pad_token = tokenizer.eos_token
+new_tokens, parts = job["maxNewTokens"], []
+with torch.inference_mode():
+    for i in range(0, len(rows), size):
+        encoded = tokenizer([r["prompt"] for r in rows[i : i + size]], padding="longest",
+                            truncation=True, max_length=length, return_tensors="pt")
+        out = model.generate(**encoded, max_new_tokens=new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id)
+        new = out[:, encoded["input_ids"].shape[1] :]
+        padded = torch.full((new.shape[0], new_tokens), -1.0)
+        padded[:, : new.shape[1]] = new.float()
+        parts.append(padded)
+outputs = torch.cat(parts)
+"""
+BARE_END = r"""
 raw = outputs.contiguous().numpy().astype("<f4", copy=False).tobytes()
 digest = "sha256:" + hashlib.sha256(raw).hexdigest()
 lap("canary")
 print(json.dumps({"seconds": seconds, "digest": digest, "threads": str(torch.get_num_threads())}))
 """
+BARE = {
+    "minilm": BARE_START + BARE_EMBED + BARE_END,
+    "llm": BARE_START + BARE_GENERATE + BARE_END,
+}
 
 
 def tool(name: str) -> str:
@@ -100,17 +131,19 @@ def tool(name: str) -> str:
 KEEL, DVC = tool("keel"), tool("dvc")
 
 
-def build(tmp: Path) -> Path:
+def build(tmp: Path, example: str) -> Path:
     """The example repository with the whole story told (in-process; not timed)."""
     from toolkit.core.errors import KeelError
     from toolkit.workflows.demo.demo import demo
+    from toolkit.workflows.demo.llm_story import tell_llm_story
     from toolkit.workflows.demo.story import tell_story
 
     root = tmp / "repo"
     start = time.perf_counter()
+    tell = tell_llm_story if example == "llm" else tell_story
     try:
-        demo(root)
-        story = tell_story(root, workdir=tmp / "story-reproduced")
+        demo(root, example=example)
+        story = tell(root, workdir=tmp / "story-reproduced")
     except KeelError as error:
         sys.exit(f"bench: building the example failed (pass --repo to reuse one): {error}")
     if story.reproduction is None or not story.reproduction.ok:
@@ -119,7 +152,7 @@ def build(tmp: Path) -> Path:
     return root
 
 
-def bare_job(repo: Path) -> dict[str, Any]:
+def bare_job(repo: Path, deployment_ref: str) -> dict[str, Any]:
     """What the bare script needs, read from the manifests: the paths and recipe keel uses,
     and the .dvc files keel's pull stage fetches for the deployment."""
     from toolkit.manifests import Dataset, Deployment, Evaluation
@@ -129,20 +162,23 @@ def bare_job(repo: Path) -> dict[str, Any]:
     from toolkit.workflows.reproduce.stages import canary_evaluation
 
     graph = load_graph(repo)
-    deployment = graph.get_as(DEPLOYMENT, Deployment)
+    deployment = graph.get_as(deployment_ref, Deployment)
     assert deployment is not None
     evaluation: Evaluation | None = canary_evaluation(graph, deployment)
     assert evaluation is not None
     assert evaluation.spec.protocol is not None
-    subject = pipeline.resolve(graph, DEPLOYMENT, merge_adapter=True)
+    subject = pipeline.resolve(graph, deployment_ref, merge_adapter=True)
     assert subject.adapter is not None
     assert subject.quantization is not None
     dataset = graph.get_as(evaluation.spec.dataset, Dataset)
     assert dataset is not None
     assert len(dataset.spec.files) == 1
     recipe = subject.quantization.spec.recipe
-    targets, _, _ = _targets(repo, [DEPLOYMENT])
+    targets, _, _ = _targets(repo, [deployment_ref])
+    generation = evaluation.spec.protocol.task == "generation"
     return {
+        "auto": "AutoModelForCausalLM" if generation else "AutoModel",
+        "maxNewTokens": evaluation.spec.protocol.max_new_tokens,
         "source": str(repo),
         "dvc": DVC,
         "targets": [str(t.relative_to(repo)) for t in targets],
@@ -172,9 +208,9 @@ def run(
     return seconds, done.stdout
 
 
-def keel_run(repo: Path, scratch: Path, env: dict[str, str]) -> dict[str, Any]:
+def keel_run(repo: Path, deployment: str, scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     report = scratch / "r.md"
-    argv = [KEEL, "reproduce", DEPLOYMENT, "--workdir", str(scratch / "w"), "--report", str(report)]
+    argv = [KEEL, "reproduce", deployment, "--workdir", str(scratch / "w"), "--report", str(report)]
     process, _ = run(argv, repo, env, ok=(0, 1))  # 1: a stage failed; the report says which
     data = json.loads(report.with_suffix(".json").read_text())
     stages = {s["name"]: s for s in data["stages"]}
@@ -191,9 +227,11 @@ def keel_run(repo: Path, scratch: Path, env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def bare_run(job: dict[str, Any], scratch: Path, env: dict[str, str]) -> dict[str, Any]:
+def bare_run(
+    job: dict[str, Any], script: str, scratch: Path, env: dict[str, str]
+) -> dict[str, Any]:
     scratch.mkdir(parents=True)
-    argv = [sys.executable, "-c", BARE, json.dumps(job | {"clone": str(scratch / "w")})]
+    argv = [sys.executable, "-c", script, json.dumps(job | {"clone": str(scratch / "w")})]
     process, stdout = run(argv, scratch, env)
     found = json.loads(stdout.strip().splitlines()[-1])
     return {"process": process, **found, "stages": found["seconds"]}
@@ -206,12 +244,15 @@ def median_of(runs: list[dict[str, Any]], stage: str) -> float | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--example", choices=sorted(DEPLOYMENTS), default="minilm")
     parser.add_argument("--repo", type=Path, help="reuse a repository made by `keel demo` + story")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing; the median is kept")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     parser.add_argument("--tmp", type=Path, help="where to make the temporary directory")
     args = parser.parse_args()
     repeat = max(1, args.repeat)
+    deployment = DEPLOYMENTS[args.example]
+    print(f"{deployment} (--example {args.example})")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (noisy if busy)")
 
     with tempfile.TemporaryDirectory(prefix="keel-bench-", dir=args.tmp) as name:
@@ -221,12 +262,12 @@ def main() -> int:
         if args.repo is None:
             os.environ["XDG_DATA_HOME"] = f"{tmp}/xdg"  # the DVC remote, removed afterwards
         env = dict(os.environ)
-        repo = args.repo.resolve() if args.repo else build(tmp)
-        job = bare_job(repo)
+        repo = args.repo.resolve() if args.repo else build(tmp, args.example)
+        job = bare_job(repo, deployment)
         keel_runs, bare_runs = [], []
         for number in range(repeat):  # alternating, so drifting load hits both alike
-            keel_runs.append(keel_run(repo, tmp / f"keel-{number}", env))
-            bare_runs.append(bare_run(job, tmp / f"bare-{number}", env))
+            keel_runs.append(keel_run(repo, deployment, tmp / f"keel-{number}", env))
+            bare_runs.append(bare_run(job, BARE[args.example], tmp / f"bare-{number}", env))
             for old in (tmp / f"keel-{number}", tmp / f"bare-{number}"):
                 shutil.rmtree(old)
 
@@ -259,6 +300,8 @@ def main() -> int:
         print(f"keel failed stage {line}")
     if args.json:
         numbers = {
+            "example": args.example,
+            "deployment": deployment,
             "repeat": repeat,
             "targets": job["targets"],
             "torchThreads": {"bare": sorted(threads[0]), "keel": sorted(threads[1])},
