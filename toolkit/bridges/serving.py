@@ -277,6 +277,10 @@ class ContractServer:
         self._thread: threading.Thread | None = None
 
     @property
+    def contract(self) -> Contract:
+        return self._app.contract
+
+    @property
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the server is not running: use it in a `with` block")

@@ -45,13 +45,13 @@ class CausalLM:
 
     def prompt_ids(self, prompt: str | None, messages: list[dict[str, str]] | None) -> list[int]:
         if messages is None:
-            return list(self.tokenizer(prompt or "")["input_ids"])
+            return list(self.tokenizer(prompt or "", verbose=False)["input_ids"])
         if not getattr(self.tokenizer, "chat_template", None):
             raise ValueError("the model's tokenizer has no chat template; send a prompt")
         text = self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True
         )
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return list(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def tokens(self, prompt_ids: list[int], max_tokens: int) -> Iterator[int]:
         torch = torch_module()
