@@ -65,9 +65,8 @@ def compare_canary(checked: CheckedOut, loaded: Loaded, quantized: Quantized) ->
         _check_metrics(checked, evaluation, run.metrics, details)
     else:
         match = Match.within_tolerance
-        compared = _within_tolerance(
-            checked, evaluation, run.outputs, rows, digest, differences, details
-        )
+        compare = _tokens_within_rule if protocol.task == "generation" else _within_tolerance
+        compared = compare(checked, evaluation, run.outputs, rows, digest, differences, details)
         details = {**details, **compared, "outcome": match}
     encoder = runner if isinstance(runner, Encoder) else None
     return CanaryOutcome(evaluation.ref, match, tuple(rows), run.outputs, encoder, details)
@@ -144,6 +143,82 @@ def _within_tolerance(
         message = f"{worst['minCosine']:.6f} is below {tolerance.min_cosine}; {example}"
         raise fail("spec.tolerance.minCosine", message, **found)
     return found
+
+
+def _tokens_within_rule(
+    checked: CheckedOut,
+    evaluation: Evaluation,
+    outputs: Any,
+    rows: list[dict[str, Any]],
+    digest: str,
+    differences: dict[str, str],
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """Generated token ids against the record: identical on the recorded environment; on
+    another, identical over each row's first `tolerance.firstTokens` (all of them without it).
+    A token id is not a measurement: no distance between ids is a tolerance."""
+    spec, ref = evaluation.spec, evaluation.ref
+    recorded = _recorded_outputs(checked, evaluation, digest, details)
+    first = first_token_difference(outputs.tolist(), recorded.tolist(), rows)
+    found = {"firstDifference": first}
+
+    def fail(field: str, message: str) -> StageFailed:
+        return failure(checked, ref, field, message, {**details, **found})
+
+    example = f"first differing token: {describe_token(first)}"
+    if not differences:
+        raise fail(
+            "spec.outputs.digest",
+            f"generated tokens differ on the recorded environment (identical expected); {example}",
+        )
+    limit = spec.tolerance.first_tokens if spec.tolerance else None
+    if limit is None:
+        raise fail(
+            "spec.tolerance.firstTokens",
+            f"the environment differs ({_changes(differences)}) and every generated token must "
+            f"be identical (no tolerance.firstTokens recorded); {example}",
+        )
+    if first is not None and first.get("token", 0) < limit:
+        raise fail(
+            "spec.tolerance.firstTokens",
+            f"token {first['token']} differs, within the first {limit} that must be identical; "
+            f"{example}",
+        )
+    return {**found, "identicalFirstTokens": limit}
+
+
+def first_token_difference(
+    outputs: list[list[float]], recorded: list[list[float]], rows: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The first row and position where the generated ids differ from the record (-1: no
+    token, the generation had stopped), or the shapes when they differ."""
+    shapes = [len(outputs), len(outputs[0]) if outputs else 0]
+    recorded_shape = [len(recorded), len(recorded[0]) if recorded else 0]
+    if shapes != recorded_shape:
+        return {"shape": shapes, "recordedShape": recorded_shape}
+    for index, (got, was) in enumerate(zip(outputs, recorded, strict=True)):
+        position = next((i for i, (a, b) in enumerate(zip(got, was, strict=True)) if a != b), None)
+        if position is not None:
+            row = rows[index] if index < len(rows) else {}
+            return {
+                "row": index,
+                "example": row.get("id"),
+                "token": position,
+                "id": int(got[position]),
+                "recordedId": int(was[position]),
+            }
+    return None
+
+
+def describe_token(first: dict[str, Any] | None) -> str:
+    if first is None:
+        return "none (the tokens are identical)"
+    if "shape" in first:
+        return f"shape {first['shape']} vs recorded {first['recordedShape']}"
+    return (
+        f"row {first['row']} ({first['example']}), new token {first['token']}: id "
+        f"{first['id']}, recorded {first['recordedId']}"
+    )
 
 
 def _recorded_outputs(

@@ -222,6 +222,8 @@ class Loaded:
                 "class": type(self.tokenizer).__name__,
                 "vocabSize": int(self.tokenizer.vocab_size),
                 "maxLength": int(self.tokenizer.model_max_length),
+                # checked against the Tokenizer manifest (stages.check_chat_template)
+                "chatTemplateDigest": self.subject.tokenizer.spec.chat_template_digest,
             },
             "model": {
                 "class": type(self.model).__name__,

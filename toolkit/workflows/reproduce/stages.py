@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from toolkit.core.repository import Graph
+    from toolkit.manifests import Tokenizer
     from toolkit.workflows.evaluation.pipeline import Mismatch
     from toolkit.workflows.reproduce.results import Request
 
@@ -150,7 +151,7 @@ def pull_verified(request: Request, checked: CheckedOut) -> Pulled:
 
 def load_checked(request: Request, checked: CheckedOut) -> Loaded:
     """Load tokenizer and base model from the pulled files only; check them against the
-    Tokenizer and the Model manifests."""
+    Tokenizer (special tokens, chat template digest…) and the Model manifests."""
     from toolkit.bridges import ml
     from toolkit.bridges.heads import load_model_for
     from toolkit.workflows.evaluation import pipeline
@@ -165,10 +166,32 @@ def load_checked(request: Request, checked: CheckedOut) -> Loaded:
         allow_pickle=pipeline.pickle_opt_in(subject.model),
     )
     problems = pipeline.check_tokenizer(tokenizer, subject.tokenizer)
+    problems += check_chat_template(tokenizer, subject.tokenizer)
     problems += pipeline.check_model(model, subject.model)
     if problems:
         raise mismatched(checked, problems)
     return Loaded(subject, tokenizer, model, ml.environment_fingerprint())
+
+
+def check_chat_template(tokenizer: Any, manifest: Tokenizer) -> list[Mismatch]:
+    """The loaded tokenizer's chat template against the Tokenizer's chatTemplateDigest (the
+    rule of `core.chat_templates`, which keel pin recorded it by): a template swapped in
+    files whose sha256 were updated to match is caught here."""
+    from toolkit.core.chat_templates import template_digest
+    from toolkit.workflows.evaluation.pipeline import Mismatch
+
+    recorded = manifest.spec.chat_template_digest
+    loaded = template_digest(getattr(tokenizer, "chat_template", None))
+    if recorded == loaded:
+        return []
+    return [
+        Mismatch(
+            manifest.ref,
+            "spec.chatTemplateDigest",
+            f"manifest says {recorded or 'no chat template'}, the loaded tokenizer's chat "
+            f"template gives {loaded or 'none'}",
+        )
+    ]
 
 
 def mismatched(checked: CheckedOut, problems: list[Mismatch], **details: Any) -> StageFailed:
