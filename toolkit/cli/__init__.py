@@ -69,6 +69,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "reproduce",
         "Stand a deployment back up from a clean checkout and compare with the record.",
     ),
+    "serve": ("toolkit.cli.serve", "serve", "Serve a Deployment's API contract over HTTP."),
     "audit": (
         "toolkit.cli.audit",
         "audit",
@@ -110,6 +111,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "toolkit.cli.checklist",
         "checklist",
         "The architecture checklist of a Deployment: verified, recorded, or a finding.",
+    ),
+    "export": (
+        "toolkit.cli.export",
+        "export",
+        "Export a Deployment's alert rules (Prometheus) with their promtool tests.",
+    ),
+    "drift": (
+        "toolkit.cli.drift",
+        "drift",
+        "Compare production inputs with the canary's and training inputs: drift or not.",
+    ),
+    "canary": (
+        "toolkit.cli.canary",
+        "canary",
+        "Send the canary through a live endpoint; compare with the record and SLOs.",
     ),
 }
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from toolkit.workflows.monitoring.drift import canonical_method
+
 if TYPE_CHECKING:
     from toolkit.manifests import Deployment, Runbook
 
@@ -140,7 +142,7 @@ def make_alert(
     labels = {"severity": severity}
     output = {"deployment": str(deployment.ref)}
     if by_method:
-        output["method"] = str(deployment.spec.monitoring.drift.method)
+        output["method"] = canonical_method(deployment.spec.monitoring.drift.method)
     return Alert(
         name=name,
         expr=expr,
