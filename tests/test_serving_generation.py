@@ -201,7 +201,7 @@ def test_chat_messages_are_rendered_with_the_chat_template(
     tokenizer, _ = hf
     rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert rendered.endswith("<|assistant|>")
-    prompt_ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    prompt_ids = tokenizer(rendered)["input_ids"]  # as keel evaluate reads a chat row
     assert status == 200
     assert body["usage"]["prompt_tokens"] == len(prompt_ids)
     assert body["token_ids"] == _generate(hf, prompt_ids, 6)
@@ -574,3 +574,76 @@ def test_keel_serve_runs_until_interrupted(repo: Path) -> None:
     assert "Traceback" not in stderr
     with pytest.raises(ConnectionRefusedError):
         call(url, "GET", "/healthz")
+
+
+# --- reproduce stage 7 -------------------------------------------------------------------------
+
+CANARY_ROWS = [
+    {"id": "g1", "prompt": "the model is deployed", "reference": "to the search service"},
+    {"id": "g2", "prompt": "roll back a deployment", "reference": "to the previous revision"},
+    {
+        "id": "g3",
+        "messages": [{"role": "user", "content": "quantize the merged model"}],
+        "reference": "to int8",
+    },
+]
+
+
+def _stage7(repo: Path, change_outputs: Any = None) -> Any:
+    """Stage 7 on the served tiny Llama, after stage 6's in-process run of the canary rows."""
+    from factories import _evaluation
+
+    from toolkit.bridges.heads import Generator
+    from toolkit.manifests import Evaluation
+    from toolkit.workflows.artifacts.verify import load_graph
+    from toolkit.workflows.evaluation import tasks
+    from toolkit.workflows.evaluation.pipeline import resolve
+    from toolkit.workflows.reproduce.results import (
+        CanaryOutcome,
+        CheckedOut,
+        Loaded,
+        Match,
+        Quantized,
+        Request,
+    )
+    from toolkit.workflows.reproduce.serve import serve_canary
+
+    graph = load_graph(repo)
+    deployment = graph.get("Deployment/tiny-chat")
+    protocol = {"task": "generation", "batchSize": 2, "maxLength": 32, "maxNewTokens": 6}
+    metrics = {"exact_match": 0.0}
+    data = _evaluation("tiny-chat-canary", "Deployment/tiny-chat", metrics, protocol=protocol)
+    evaluation = Evaluation.model_validate(data)
+    directory = str(repo / "artifacts" / "models" / "tiny-llama")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
+    model = transformers.AutoModelForCausalLM.from_pretrained(directory).eval()
+    assert evaluation.spec.protocol is not None
+    run = tasks.run(Generator(tokenizer, model), CANARY_ROWS, evaluation.spec.protocol)
+    outputs = run.outputs if change_outputs is None else change_outputs(run.outputs.clone())
+    checked = CheckedOut("0" * 40, repo, graph, deployment, evaluation)  # type: ignore[arg-type]
+    canary = CanaryOutcome(evaluation.ref, Match.exact, tuple(CANARY_ROWS), outputs, None, {})
+    subject = resolve(graph, "Deployment/tiny-chat")
+    loaded = Loaded(subject, tokenizer, model, {})
+    request = Request(repo, "Deployment/tiny-chat", "HEAD", repo, serve=True)
+    return serve_canary(request, checked, canary, loaded, Quantized(model))
+
+
+def test_stage_7_serves_the_canary_prompts_whole_and_streamed(repo: Path) -> None:
+    served = _stage7(repo)
+    assert served.status == "passed"
+    assert (served.requests, served.texts) == (6, 3)
+    assert (served.healthz, served.invalid_input_status) == (200, 400)
+    assert set(served.latency_ms) == {"p50", "p95", "p99"}
+
+
+def test_stage_7_names_the_canary_whose_served_tokens_differ(repo: Path) -> None:
+    from toolkit.workflows.reproduce.results import StageFailed
+
+    def change(outputs: Any) -> Any:
+        outputs[1, 2] = (outputs[1, 2] + 1) % 90
+        return outputs
+
+    with pytest.raises(StageFailed, match=r"^canary g2: served token ids \[") as info:
+        _stage7(repo, change)
+    assert "differ from the canary run's" in info.value.summary
+    assert len(info.value.details["problems"]) == 1

@@ -158,3 +158,58 @@ def _problems(
     texts, embeddings = sent.get(contract.texts_field), answer.get("embeddings")
     if isinstance(texts, list) and isinstance(embeddings, list) and len(texts) != len(embeddings):
         yield f"{len(embeddings)} embeddings for {len(texts)} texts"
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A streamed completion as the client read it: the events' token ids and text, the finish
+    event, and whether the stream ended with ``data: [DONE]``; `error` names what went wrong."""
+
+    status: int
+    token_ids: list[int] = field(default_factory=list)
+    text: str = ""
+    finish: dict[str, Any] = field(default_factory=dict)
+    done: bool = False
+    error: str | None = None
+
+
+def stream_completion(
+    url: str, body: Mapping[str, Any], timeout: float = 60.0, path: str = "/v1/completions"
+) -> Streamed:
+    """POST `body` with ``"stream": true`` and read the server-sent events to the end."""
+    request = urllib.request.Request(
+        url.rstrip("/") + path,
+        data=json.dumps({**body, "stream": True}).encode(),
+        headers={"Content-Type": JSON_CONTENT_TYPE, "Accept": "text/event-stream"},
+        method="POST",
+    )
+    try:
+        status, text = _open(_opener(), request, timeout)
+    except (OSError, http.client.HTTPException) as error:
+        return Streamed(0, error=f"no answer: {error}")
+    if status != 200:
+        return Streamed(status, error=f"HTTP {status}: {text[:200]}")
+    return _read_events(text)
+
+
+def _read_events(text: str) -> Streamed:
+    ids: list[int] = []
+    pieces: list[str] = []
+    finish: dict[str, Any] = {}
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        if not block.startswith("data: "):
+            return Streamed(200, ids, "".join(pieces), finish, error=f"not an event: {block!r}")
+        data = block[len("data: ") :]
+        if data == "[DONE]":
+            return Streamed(200, ids, "".join(pieces), finish, done=True)
+        payload = _json_object(data)
+        if payload is None or "error" in payload:
+            return Streamed(200, ids, "".join(pieces), finish, error=f"event {data[:200]}")
+        if "finish_reason" in payload:
+            finish = payload
+            continue
+        ids.extend(int(token) for token in payload.get("token_ids", []))
+        pieces.append(str(payload.get("text", "")))
+    return Streamed(200, ids, "".join(pieces), finish, error="the stream ended before [DONE]")

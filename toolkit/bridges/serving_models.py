@@ -44,14 +44,18 @@ class CausalLM:
         self.eos_ids = _eos_ids(self.tokenizer, self.model)
 
     def prompt_ids(self, prompt: str | None, messages: list[dict[str, str]] | None) -> list[int]:
+        """As `heads.Generator` reads a prompt, so the served tokens are the evaluated ones:
+        chat messages rendered by the chat template with the assistant's turn added, then
+        tokenized like a prompt."""
+        from toolkit.bridges.heads import Generator
+
         if messages is None:
-            return list(self.tokenizer(prompt or "", verbose=False)["input_ids"])
-        if not getattr(self.tokenizer, "chat_template", None):
+            text = prompt or ""
+        elif not getattr(self.tokenizer, "chat_template", None):
             raise ValueError("the model's tokenizer has no chat template; send a prompt")
-        text = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
-        return list(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        else:
+            text = Generator(self.tokenizer, self.model).render(messages)
+        return list(self.tokenizer(text, verbose=False)["input_ids"])
 
     def tokens(self, prompt_ids: list[int], max_tokens: int) -> Iterator[int]:
         torch = torch_module()

@@ -119,7 +119,13 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "serve",
-        lambda request, done: serve_canary(request, done.of(CheckedOut), done.of(CanaryOutcome)),
+        lambda request, done: serve_canary(
+            request,
+            done.of(CheckedOut),
+            done.of(CanaryOutcome),
+            done.find(Loaded),
+            done.find(Quantized),
+        ),
     ),
 )
 """The stages in order. No later stage reads stage 2's `Pulled`, but they all rely on it: once

@@ -1,5 +1,9 @@
 """Reproduce stage 7 (with --serve): the API contract served on localhost, the canary sent
-through it, every answer checked against the contract and against stage 6's outputs."""
+through it, every answer checked against the contract and against stage 6's outputs.
+
+Embedding and retrieval contracts are checked here; generation and classification in
+`serve_models`; what every contract must show in `serve_contract`.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from toolkit.workflows.reproduce.canary import describe, failure, first_difference
-from toolkit.workflows.reproduce.results import Served, StageFailed, manifest_finding
+from toolkit.workflows.reproduce.results import Served
+from toolkit.workflows.reproduce.serve_contract import (
+    Answers,
+    Problem,
+    contract_of,
+    contract_problems,
+    fail_on,
+)
 
 if TYPE_CHECKING:
     from toolkit.bridges.ml import Encoder
-    from toolkit.bridges.serving import Contract
-    from toolkit.bridges.serving_client import TrafficResult
-    from toolkit.workflows.reproduce.results import CanaryOutcome, CheckedOut, Request
-
-Problem = tuple[str | None, str]
-"""The Deployment field involved (None when none is) and what is wrong."""
+    from toolkit.bridges.serving_contract import Contract
+    from toolkit.workflows.reproduce.results import (
+        CanaryOutcome,
+        CheckedOut,
+        Loaded,
+        Quantized,
+        Request,
+    )
 
 
 @dataclass(frozen=True)
@@ -30,31 +43,36 @@ class _Plan:
     bodies: tuple[dict[str, Any], ...]
 
 
-@dataclass(frozen=True)
-class _Answers:
-    """What the server answered."""
+def serve_canary(
+    request: Request,
+    checked: CheckedOut,
+    canary: CanaryOutcome,
+    loaded: Loaded | None = None,
+    quantized: Quantized | None = None,
+) -> Served:
+    """Serve the API contract on localhost, send the canary through it, check the answers.
 
-    health: int
-    traffic: TrafficResult
-    invalid: TrafficResult
-    metrics_status: int
-    metrics_text: str
-
-
-def serve_canary(request: Request, checked: CheckedOut, canary: CanaryOutcome) -> Served:
-    """Serve the API contract on localhost, send the canary through it, check the answers."""
+    Generation and classification need the model stage 6 ran (`loaded`'s tokenizer and the
+    `quantized` model); embedding serves stage 6's encoder."""
     if not request.serve:
         return Served(asked=False)
-    ref = checked.deployment.ref
+    contract = contract_of(checked)
+    if contract.kind != "embedding":
+        from toolkit.workflows.reproduce.serve_models import serve_model_canary
+
+        if loaded is None or quantized is None:
+            raise failure(checked, checked.deployment.ref, "spec.api", "no model to serve")
+        return serve_model_canary(checked, canary, contract, loaded.tokenizer, quantized.model)
     if canary.encoder is None:
         raise failure(
             checked,
-            ref,
+            checked.deployment.ref,
             "spec.api",
-            "keel serves embedding and retrieval contracts so far; this deployment's canary is "
-            "not an embedding task",
+            "an embedding contract (an array of texts in api.inputSchema) needs an embedding "
+            "or retrieval canary Evaluation; give the schema a prompt (generation) or "
+            '"task": "classification"',
         )
-    plan = _plan(checked, canary)
+    plan = _plan(checked, canary, contract)
     answers = _exchange(plan, canary.encoder)
     traffic, invalid = answers.traffic, answers.invalid
     served = Served(
@@ -67,36 +85,15 @@ def serve_canary(request: Request, checked: CheckedOut, canary: CanaryOutcome) -
         healthz=answers.health,
         invalid_input_status=invalid.exchanges[0].status if invalid.exchanges else None,
     )
-    problems = _contract_problems(ref, plan.contract, answers) or _embedding_problems(
-        plan, canary, answers
-    )
-    if problems:
-        lines = [f"{ref} {field}: {message}" if field else message for field, message in problems]
-        raise StageFailed(
-            lines[0],
-            findings=tuple(
-                manifest_finding(checked.graph, message, ref, field) for field, message in problems
-            ),
-            details={**served.details, "problems": lines},
-        )
-    return served
+    problems = contract_problems(contract, answers) or _embedding_problems(plan, canary, answers)
+    return fail_on(checked, served, problems)
 
 
-def _plan(checked: CheckedOut, canary: CanaryOutcome) -> _Plan:
-    from toolkit.bridges.serving import Contract
-
+def _plan(checked: CheckedOut, canary: CanaryOutcome, contract: Contract) -> _Plan:
     deployment = checked.deployment
     protocol = checked.canary.spec.protocol if checked.canary else None
     batch = min(deployment.spec.serving.max_batch_size, protocol.batch_size if protocol else 16)
     max_length = protocol.max_length if protocol else deployment.spec.serving.max_input_tokens
-    try:
-        contract = Contract.of(deployment)
-    except ValueError as error:
-        message = str(error)
-        raise StageFailed(
-            f"{deployment.ref} {message}",
-            findings=(manifest_finding(checked.graph, message, deployment.ref, "spec.api"),),
-        ) from None
     texts = tuple(row.get("query", row.get("text", "")) for row in canary.rows)
     bodies = tuple(
         {contract.texts_field: list(texts[i : i + batch])} for i in range(0, len(texts), batch)
@@ -104,44 +101,23 @@ def _plan(checked: CheckedOut, canary: CanaryOutcome) -> _Plan:
     return _Plan(contract, batch, max_length, texts, bodies)
 
 
-def _exchange(plan: _Plan, encoder: Encoder) -> _Answers:
+def _exchange(plan: _Plan, encoder: Encoder) -> Answers:
     """Serve the contract, send the plan, a body outside the input schema, and read
     /healthz and /metrics."""
     from toolkit.bridges.serving import ContractServer
     from toolkit.bridges.serving_client import fetch, send_requests
+    from toolkit.bridges.serving_models import embed_function
 
-    def embed(chunk: list[str]) -> list[list[float]]:
-        return encoder.embed(chunk, batch_size=plan.batch, max_length=plan.max_length).tolist()
-
+    embed = embed_function(encoder, plan.batch, plan.max_length)
     with ContractServer(plan.contract, embed) as server:
         health = fetch(server.url, "/healthz")
         traffic = send_requests(server.url, list(plan.bodies), contract=plan.contract)
         invalid = send_requests(server.url, [{"unexpected": True}])
         metrics_status, metrics_text = fetch(server.url, "/metrics")
-    return _Answers(health[0], traffic, invalid, metrics_status, metrics_text)
+    return Answers(health[0], traffic, invalid, metrics_status, metrics_text)
 
 
-def _contract_problems(ref: str, contract: Contract, answers: _Answers) -> list[Problem]:
-    """Where the server broke the contract: errors, health, error statuses, metrics."""
-    problems: list[Problem] = [(None, error) for error in answers.traffic.errors]
-    if answers.health != 200:
-        problems.append((None, f"/healthz answered {answers.health}"))
-    expected = contract.status("invalid_input")
-    invalid = answers.invalid.exchanges
-    if not invalid or invalid[0].status != expected:
-        got = invalid[0].status if invalid else "no answer"
-        problems.append(
-            (
-                "spec.api.errors",
-                f"a body outside inputSchema got {got}, the contract says invalid_input {expected}",
-            )
-        )
-    if answers.metrics_status != 200 or "keel_request_duration_seconds" not in answers.metrics_text:
-        problems.append((None, "/metrics does not report keel_request_duration_seconds"))
-    return problems
-
-
-def _embedding_problems(plan: _Plan, canary: CanaryOutcome, answers: _Answers) -> list[Problem]:
+def _embedding_problems(plan: _Plan, canary: CanaryOutcome, answers: Answers) -> list[Problem]:
     """The served embeddings must be bit-identical to stage 6's query outputs."""
     from toolkit.bridges import tensors
 
