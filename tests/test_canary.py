@@ -362,3 +362,126 @@ def test_record_writes_a_valid_evaluation_and_the_audit_sees_the_live_service(
     # days later, the last canary is stale
     stale = _audit_live(example, today + dt.timedelta(days=3))
     assert any("hours old, older than spec.canary.maxAgeHours" in f.message for f in stale.findings)
+
+
+# ---------------------------------------------- a tiny Llama served by keel serve, end to end
+
+
+def _tiny_llama(directory: Path) -> None:
+    """A random two-layer Llama (hidden 32, 4 heads, 2 KV heads) and a BPE tokenizer; its
+    end-of-sequence row is zeroed, so greedy decoding runs to max_tokens."""
+    import torch
+    import transformers
+    from families import tokenizer as train_tokenizer
+
+    vocab = train_tokenizer(directory, "BPE", bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(directory))
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    model = transformers.LlamaForCausalLM(config)
+    with torch.no_grad():
+        model.lm_head.weight[tokenizer.eos_token_id] = 0
+    model.save_pretrained(str(directory))
+
+
+@pytest.fixture(scope="module")
+def llm_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real keel repository: the tiny Llama pinned, a generation Deployment (the canonical
+    contract), a canary of prompts, and its canary Evaluation recorded by `keel evaluate`
+    (outputs: the greedy token ids, one request at a time as the server answers)."""
+    pytest.importorskip("transformers")
+    from factories import deployment_set
+
+    from toolkit.core import contracts
+    from toolkit.manifests.evaluation import Protocol
+    from toolkit.workflows.artifacts.pin import pin
+    from toolkit.workflows.artifacts.pin_values import PinRequest
+    from toolkit.workflows.authoring.init import init
+    from toolkit.workflows.evaluation.evaluate import Request, evaluate
+
+    base = tmp_path_factory.mktemp("canary-llm")
+    _tiny_llama(base / "tiny-llama")
+    root = base / "repo"
+    init(root, str(base / "remote"))
+    pin(
+        root,
+        PinRequest(
+            source=str(base / "tiny-llama"),
+            name="tiny-llama",
+            directory="artifacts/models/tiny-llama",
+            license="apache-2.0",
+            owner="ml@example.com",
+            description="tiny random Llama, for tests",
+        ),
+    )
+    rows = [
+        {"id": f"p{i}", "prompt": f"the model is deployed {i}", "reference": "deployed"}
+        for i in range(5)
+    ]
+    data = root / "artifacts" / "datasets" / "canary"
+    data.mkdir(parents=True)
+    (data / "canary.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    manifests = deployment_set()
+    deployment, dataset = manifests["deployment"], manifests["canary"]
+    deployment["metadata"]["name"] = "tiny-chat"
+    spec = deployment["spec"]
+    spec.update(model="Model/tiny-llama", tokenizer="Tokenizer/tiny-llama")
+    del spec["adapter"], spec["quantization"]
+    spec["evaluations"] = ["Evaluation/tiny-chat-canary"]
+    spec["serving"]["maxInputTokens"] = 64
+    spec["slos"].update(latencyP95Ms=5000, latencyP99Ms=10000)
+    spec["api"].update(
+        inputSchema=contracts.generation_input_schema(32, 8),
+        outputSchema=contracts.GENERATION_OUTPUT_SCHEMA,
+        errors=contracts.GENERATION_ERRORS,
+    )
+    dataset["spec"]["files"] = [{"path": "canary.jsonl", "sha256": "0" * 64, "size": 1}]
+    for stem, document in (("deployments/tiny-chat", deployment), ("datasets/canary", dataset)):
+        path = root / "manifests" / f"{stem}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+    protocol = Protocol.model_validate({"task": "generation", "batchSize": 1, "maxNewTokens": 8})
+    request = Request("Deployment/tiny-chat", "Dataset/canary", "tiny-chat-canary", None, protocol)
+    evaluate(root, request)
+    return root
+
+
+def test_keel_serve_of_a_tiny_llama_passes_its_live_canary_token_for_token(
+    llm_repo: Path,
+) -> None:
+    from toolkit.workflows.serve import serve_deployment
+
+    with serve_deployment(llm_repo, "Deployment/tiny-chat", port=0) as server:
+        url = server.url
+        outcome = CliRunner().invoke(
+            cli, ["canary", "Deployment/tiny-chat", "--endpoint", url, "--root", str(llm_repo)]
+        )
+    assert outcome.exit_code == 0, outcome.output
+    assert outcome.output.startswith(
+        f"PASS Deployment/tiny-chat canary at {url}: 5/5 rows answered, exact_match"
+    )
+    assert "keeps no outputs file" not in outcome.output  # the ids were compared with the record
+
+
+def test_a_different_model_behind_the_endpoint_is_caught_by_its_token_ids(
+    llm_repo: Path,
+) -> None:
+    """The same answers' texts would score the same metrics: the greedy ids tell them apart."""
+    from toolkit.workflows.monitoring.canary import run_canary
+
+    def other(body: dict[str, Any]) -> tuple[int, bytes, float]:
+        usage = {"prompt_tokens": 3, "completion_tokens": 8}
+        answer = {"text": "x", "token_ids": [5] * 8, "finish_reason": "length", "usage": usage}
+        return 200, json.dumps({**answer, "model": "tiny-chat"}).encode(), 0.0
+
+    with degraded_server(other) as url:
+        run = run_canary(llm_repo, "Deployment/tiny-chat", url)
+    assert not run.ok
+    assert [p.check for p in run.findings] == ["outputs"]
+    assert run.findings[0].message.startswith(
+        "row 0: token ids differ from Evaluation/tiny-chat-canary's greedy outputs from position"
+    )
