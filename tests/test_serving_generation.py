@@ -547,7 +547,8 @@ def test_a_missing_artifact_is_one_line_naming_keel_pull(repo: Path, tmp_path: P
         pass
 
 
-def test_keel_serve_runs_until_interrupted(repo: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_keel_serve_runs_until_interrupted(repo: Path, signum: int) -> None:
     keel = Path(sys.executable).parent / "keel"
     command = [str(keel), "serve", "Deployment/tiny-chat", "--port", "0", "--root", str(repo)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -563,7 +564,7 @@ def test_keel_serve_runs_until_interrupted(repo: Path) -> None:
             status, _, text = call(url, "GET", "/healthz")
             assert (status, json.loads(text)["deployment"]) == (200, "Deployment/tiny-chat")
             assert complete(url, {"prompt": PROMPT, "max_tokens": 2})[0] == 200
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signum)
             _, stderr = process.communicate(timeout=30)
         finally:
             if process.poll() is None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,7 +32,8 @@ def serve(deployment: str, port: int, host: str, root: Path | None) -> None:
     `keel pull` first). The contract follows the Deployment's api.inputSchema: embedding
     (POST /v1/embed), classification (POST /v1/classify) or generation (POST /v1/completions,
     with "stream": true for server-sent events). GET /healthz and GET /metrics (Prometheus
-    text format) are always served. Ctrl-C stops the server (exit 130). See docs/serving.md.
+    text format) are always served. Ctrl-C (SIGINT) or SIGTERM stops the server and ends
+    with exit 130. See docs/serving.md.
 
     Examples:
 
@@ -42,8 +45,27 @@ def serve(deployment: str, port: int, host: str, root: Path | None) -> None:
     from toolkit.workflows.serve import serve_deployment
 
     repository = root or find_root(Path.cwd())
-    with serve_deployment(repository, deployment, host, port) as server:
-        kind = server.contract.kind
-        click.echo(f"serving {deployment} ({kind}) at {server.url}; Ctrl-C to stop", err=False)
-        while True:
-            time.sleep(3600)
+    previous = _stop_on_signals()
+    try:
+        with serve_deployment(repository, deployment, host, port) as server:
+            kind = server.contract.kind
+            click.echo(f"serving {deployment} ({kind}) at {server.url}; Ctrl-C to stop")
+            while True:
+                time.sleep(3600)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """SIGINT and SIGTERM both stop the server the way Ctrl-C does, even when the shell
+    started keel with SIGINT ignored (a background job); the previous handlers, to restore."""
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.getsignal(signum)
+        signal.signal(signum, _interrupt)
+    return previous
