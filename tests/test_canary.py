@@ -159,8 +159,15 @@ def test_json_and_prometheus_results_a_scheduler_can_keep(example: Path) -> None
         code, output, _ = canary(example, url, "--format", "prometheus")
     assert code == 0
     lines = output.splitlines()
-    assert 'keel_canary_ok{deployment="semantic-search"} 1' in lines
-    assert 'keel_canary_metric{deployment="semantic-search",metric="mrr"} 1.0' in lines
+    assert 'keel_canary_ok{deployment="Deployment/semantic-search"} 1' in lines
+    # the series the alert rules of `keel export prometheus` select
+    from toolkit.workflows.artifacts.verify import load_graph
+    from toolkit.workflows.monitoring.alerts import CANARY_OK, CANARY_TIMESTAMP, selector
+
+    wanted = selector(load_graph(example).get(DEPLOYMENT))  # type: ignore[arg-type]
+    assert f"{CANARY_OK}{wanted} 1" in lines
+    assert any(line.startswith(f"{CANARY_TIMESTAMP}{wanted} ") for line in lines)
+    assert 'keel_canary_metric{deployment="Deployment/semantic-search",metric="mrr"} 1.0' in lines
     assert any(line.startswith("keel_canary_latency_p95_seconds{") for line in lines)
     stamp = next(line for line in lines if line.startswith("keel_canary_timestamp_seconds{"))
     assert abs(float(stamp.split()[-1]) - time.time()) < 60

@@ -174,9 +174,9 @@ def _label(value: str) -> str:
 
 
 def render_prometheus(run: CanaryRun, recorded: Path | None = None) -> str:
-    """Prometheus text exposition format (what node_exporter's textfile collector reads)."""
-    name = _label(run.deployment.split("/", 1)[1])
-    base = f'deployment="{name}"'
+    """Prometheus text exposition format (what node_exporter's textfile collector reads), the
+    gauges `keel export prometheus`'s KeelCanaryFailed and KeelCanaryStale alerts select."""
+    base = f'deployment="{_label(run.deployment)}"'  # the label the alert rules select on
     lines = [
         "# HELP keel_canary_ok 1 when the last live canary passed, else 0.",
         "# TYPE keel_canary_ok gauge",
