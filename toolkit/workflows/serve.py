@@ -85,7 +85,7 @@ def _require_pulled(root: Path, subject: Subject) -> None:
         for entry in manifest.spec.files:
             if not (folder / entry.path).is_file():
                 raise UsageError(
-                    f"{manifest.ref}: {folder / entry.path} is missing; "
+                    f"{manifest.ref}: {manifest.spec.directory}/{entry.path} is missing; "
                     f"run `keel pull {manifest.ref}` first"
                 )
 
