@@ -448,3 +448,17 @@ def test_without_generation_slos_the_gate_is_silent(
 ) -> None:
     code, findings = _gate(manifests, make_repo, capsys, slos={}, latency={}, price=None)
     assert (code, findings) == (0, [])
+
+
+def test_perplexity_of_texts_too_short_to_predict_a_token_is_refused_by_name(
+    repo: Path, llama_dir: Path
+) -> None:
+    from toolkit.core.errors import UsageError
+
+    pin_model(repo, llama_dir, "tiny-llama")
+    write_dataset(repo, "tiny-texts", [{"id": "t0", "text": "a"}])
+
+    with pytest.raises(UsageError, match="^Dataset/tiny-texts: every text is shorter than 2"):
+        evaluate(
+            repo, request_for(load_graph(repo), "Model/tiny-llama", "Dataset/tiny-texts", None)
+        )

@@ -6,7 +6,9 @@ the model. So a measurement is comparable only when the hardware it was taken on
 hardware the ceiling names (`Requirements.spec.latency.hardware`: device, CPU kernel path,
 cores, accelerator; each one given must match), and the machine was not busy (its 1-minute
 load average, recorded with the latency, at most the threads the measurement ran on).
-Correctness is compared everywhere; only latency gets this treatment.
+Correctness is compared everywhere; only timing gets this treatment: the latency ceilings of the
+Requirements (`requirements.py`) and the generation SLOs of a Deployment (`slos.py`: time to
+first token, output tokens per second and the cost per 1k tokens derived from it).
 """
 
 from __future__ import annotations

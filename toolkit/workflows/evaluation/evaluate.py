@@ -71,6 +71,8 @@ def reference_metrics(
     """Comparisons with recorded outputs: cosine to the baseline on an embedding set, and
     cosine to the unquantized model for a quantized subject on the same dataset."""
     metrics: dict[str, float] = {}
+    if task == "language-modeling":
+        return metrics  # perplexity is the comparison; a cosine of loss sums means nothing
     if task == "embedding":
         # without a baseline this run is the reference (the fp32 base): its cosine is 1
         reference = _reference(root, graph, baseline, dataset) if baseline else outputs
@@ -79,8 +81,19 @@ def reference_metrics(
         unquantized = graph.get_as(subject.quantization.spec.baseline, Evaluation)
         if unquantized is not None and unquantized.spec.dataset == dataset:
             reference = _reference(root, graph, unquantized.ref, dataset)
-            metrics.update(cosine_metrics(outputs, reference, "cosine_to_unquantized"))
+            if task == "generation":  # token ids: the same continuation or not
+                metrics["tokens_identical_to_unquantized"] = _identical_rows(outputs, reference)
+            else:
+                metrics.update(cosine_metrics(outputs, reference, "cosine_to_unquantized"))
     return metrics
+
+
+def _identical_rows(outputs: Any, reference: Any) -> float:
+    """Share of rows whose generated token ids equal the reference's, rounded to 4 places."""
+    got, was = outputs.tolist(), reference.tolist()
+    if len(got) != len(was) or not got:
+        raise UsageError(f"cannot compare {len(got)} generated rows with {len(was)} recorded")
+    return round(sum(a == b for a, b in zip(got, was, strict=True)) / len(got), 4)
 
 
 def _reference(root: Path, graph: Graph, ref: str, dataset: str) -> Any:
@@ -177,6 +190,11 @@ def evaluate(
     rows = read_rows(root, dataset, protocol.task)
     runner = pipeline.load_subject(root, subject, protocol.task)
     result = run(runner, rows, protocol)
+    if protocol.task == "language-modeling" and not result.metrics:
+        raise UsageError(
+            f"{dataset.ref}: every text is shorter than 2 tokens; perplexity needs a token to "
+            "predict from another"
+        )
     result.metrics.update(
         reference_metrics(
             root, graph, subject, dataset.ref, request.baseline, protocol.task, result.outputs

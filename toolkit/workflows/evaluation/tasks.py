@@ -173,7 +173,8 @@ def _perplexity(runner: Generator, rows: Sequence[dict[str, Any]], protocol: Pro
 
     losses = runner.window_losses([row["text"] for row in rows], window=protocol.max_length)
     sums, counts = zip(*losses.tolist(), strict=True) if rows else ((), ())
-    metrics = {"perplexity": _r4(perplexity(sums, counts))}
+    # no token to predict (every text under 2 tokens): no perplexity, evaluate says so
+    metrics = {"perplexity": _r4(perplexity(sums, counts))} if sum(counts) > 0 else {}
     return Run(losses, [str(row["id"]) for row in rows], metrics)
 
 
