@@ -7,6 +7,7 @@ its finding and exit code, none allowed to hang; `--record` and the audit's `can
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 import socket
@@ -278,6 +279,7 @@ def _generation_example(root: Path) -> list[dict[str, Any]]:
         for i in range(6)
     ]
     (root / CANARY).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    _repin(root / "manifests/datasets/search-canary.yaml", root / CANARY)
     deployment_file = root / "manifests/deployments/semantic-search.yaml"
     deployment = yaml.safe_load(deployment_file.read_text())
     deployment["spec"]["api"]["inputSchema"] = GENERATION_INPUT_SCHEMA
@@ -290,6 +292,26 @@ def _generation_example(root: Path) -> list[dict[str, Any]]:
     spec["protocol"] = {"task": "generation", "batchSize": 1, "maxNewTokens": 8}
     evaluation_file.write_text(yaml.safe_dump(evaluation, sort_keys=False))
     return rows
+
+
+def _repin(manifest: Path, file: Path) -> None:
+    """Pin a changed canary file in its Dataset manifest, as `keel track` would."""
+    document = yaml.safe_load(manifest.read_text())
+    entry = document["spec"]["files"][0]
+    entry.update(sha256=hashlib.sha256(file.read_bytes()).hexdigest(), size=file.stat().st_size)
+    manifest.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def test_a_canary_file_that_is_not_the_pinned_one_is_refused(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with (example / CANARY).open("a") as handle:
+        handle.write("\n")
+    code = main(["canary", DEPLOYMENT, "--endpoint", "http://127.0.0.1:1", "--root", str(example)])
+    assert code == 1
+    error = capsys.readouterr().err
+    assert "Dataset/search-canary spec.files[0]: canary.jsonl has sha256" in error
+    assert "run `keel pull Dataset/search-canary`" in error
 
 
 def _completion(text: str) -> bytes:
@@ -446,7 +468,10 @@ def llm_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         outputSchema=contracts.GENERATION_OUTPUT_SCHEMA,
         errors=contracts.GENERATION_ERRORS,
     )
-    dataset["spec"]["files"] = [{"path": "canary.jsonl", "sha256": "0" * 64, "size": 1}]
+    canary = data / "canary.jsonl"
+    digest = hashlib.sha256(canary.read_bytes()).hexdigest()
+    size = canary.stat().st_size
+    dataset["spec"]["files"] = [{"path": "canary.jsonl", "sha256": digest, "size": size}]
     for stem, document in (("deployments/tiny-chat", deployment), ("datasets/canary", dataset)):
         path = root / "manifests" / f"{stem}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -103,6 +103,7 @@ def make_plan(root: Path, ref: str, endpoint: str, options: Options) -> Plan:
     if dataset is None:
         raise UsageError(f"{evaluation.ref} spec.dataset: {evaluation.spec.dataset} does not exist")
     try:
+        _check_pinned(root, dataset)
         rows = tuple(read_rows(root, dataset, protocol.task))
     except OSError as error:
         raise UsageError(
@@ -125,6 +126,21 @@ def make_plan(root: Path, ref: str, endpoint: str, options: Options) -> Plan:
         bodies,
         budget_for(deployment, options, len(rows)),
     )
+
+
+def _check_pinned(root: Path, dataset: Dataset) -> None:
+    """The canary's files are the ones the Dataset pins: the live service is measured on the
+    recorded rows or not at all."""
+    from toolkit.core.errors import ChecksumError
+    from toolkit.core.hashing import hash_file
+
+    for index, entry in enumerate(dataset.spec.files):
+        found = hash_file(root / dataset.spec.directory / entry.path).sha256
+        if found != entry.sha256:
+            raise ChecksumError(
+                f"{dataset.ref} spec.files[{index}]: {entry.path} has sha256 {found}, the "
+                f"manifest pins {entry.sha256}; run `keel pull {dataset.ref}`"
+            )
 
 
 def recorded_canary(graph: Graph, deployment: Deployment) -> Evaluation:
