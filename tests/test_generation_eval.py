@@ -213,12 +213,16 @@ def test_a_generation_canary_records_greedy_tokens_metrics_and_generation_timing
     assert validate(repo).ok
 
 
-def test_a_chat_row_without_a_chat_template_is_refused_by_name(repo: Path, tmp_path: Path) -> None:
+def test_a_chat_row_without_a_chat_template_is_refused_by_name(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pin_model(repo, tiny_llama(tmp_path / "plain", chat=None), "plain")
     write_dataset(repo, "chats", completion_rows()[3:])
 
-    with pytest.raises(ValueError, match="the tokenizer has no chat template"):
-        evaluate(repo, request_for(load_graph(repo), "Model/plain", "Dataset/chats", None))
+    code = main(["evaluate", "Model/plain", "--dataset", "Dataset/chats", "--root", str(repo)])
+
+    assert code == 2  # the user's data, not a keel bug
+    assert "gives chat messages but the tokenizer has no chat template" in capsys.readouterr().err
 
 
 def _reference_perplexity(source: Path, texts: list[str], window: int) -> float:

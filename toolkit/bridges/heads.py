@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from toolkit.bridges.ml import Encoder, load_model, torch_module
+from toolkit.core.errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -69,7 +70,10 @@ class Generator:
         if isinstance(prompt, str):
             return prompt
         if not getattr(self.tokenizer, "chat_template", None):
-            raise ValueError("a row gives messages but the tokenizer has no chat template")
+            raise UsageError(
+                "a generation row gives chat messages but the tokenizer has no chat template "
+                "(chat_template.jinja or tokenizer_config.json chat_template); give a prompt"
+            )
         rendered = self.tokenizer.apply_chat_template(
             prompt, tokenize=False, add_generation_prompt=True
         )
