@@ -255,6 +255,58 @@ def test_streamed_tokens_equal_the_whole_answer(server: ContractServer) -> None:
     assert done == "[DONE]"
 
 
+class _Letters:
+    """A stand-in TextGenerator for the decoding loop alone: token i is the i-th letter of
+    `script`, and id 1 is EOS (decoded as nothing)."""
+
+    eos_ids = frozenset({1})
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+
+    def prompt_ids(self, prompt: str | None, messages: Any) -> list[int]:
+        return [0]
+
+    def tokens(self, prompt_ids: list[int], max_tokens: int) -> Iterator[int]:
+        ids = [ord(c) for c in self.script] + [1]
+        yield from ids[:max_tokens]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(chr(i) for i in ids if i != 1)
+
+
+@pytest.mark.parametrize(
+    ("script", "stop", "pieces", "reason"),
+    [
+        ("abcd", [], ["a", "b", "c", "d", ""], "stop"),  # EOS: its id is the last, no text
+        ("abXYcd", ["XYc"], ["a", "b", "", "", ""], "stop"),  # "X", "XY" held: may start XYc
+        ("abXd", ["XY"], ["a", "b", "", "Xd", ""], "stop"),  # "X" was not XY after all
+        ("abX", ["XY"], ["a", "b", "", "X"], "stop"),  # EOS, the last token, shows what was held
+    ],
+)
+def test_streamed_pieces_never_show_the_start_of_a_stop_sequence(
+    script: str, stop: list[str], pieces: list[str], reason: str
+) -> None:
+    from toolkit.bridges.serving_generation import Finish, Step, steps
+
+    items = list(steps(_Letters(script), [0], 10, stop))
+    got = [item.text for item in items if isinstance(item, Step)]
+    finish = items[-1]
+    assert isinstance(finish, Finish)
+    assert got == pieces
+    assert (finish.text, finish.finish_reason) == ("".join(pieces), reason)
+    assert finish.token_ids == [item.token_id for item in items if isinstance(item, Step)]
+
+
+def test_max_tokens_ends_the_loop_with_length() -> None:
+    from toolkit.bridges.serving_generation import Finish, steps
+
+    finish = list(steps(_Letters("abXYZ"), [0], 3, ["XY"]))[-1]
+    assert isinstance(finish, Finish)
+    # "X" might start "XY", but the third token is the last: it shows
+    assert (finish.text, finish.finish_reason, len(finish.token_ids)) == ("abX", "length", 3)
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 
