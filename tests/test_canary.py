@@ -209,7 +209,7 @@ def test_server_errors_are_retried_within_the_budget(example: Path) -> None:
     assert checks["server-error"].startswith("HTTP 503 model_unavailable: not loaded")
     # three failed tries in a row stop the run: a failing service is not hammered
     assert result["requests"] == _SEEN[-1] <= 6
-    assert checks["budget"].startswith("not sent: an early stop (38 rows")
+    assert checks["budget"].startswith("not sent: an early stop (38 of 40 rows")
     assert result["answered"] == 0
     assert seconds < 10
 
@@ -218,7 +218,10 @@ def test_malformed_json_is_a_finding(example: Path) -> None:
     with degraded_server(lambda body: (200, b'{"embeddings": [[0.1,', 0.0)) as url:
         code, output, _ = canary(example, url)
     assert code == 1
-    assert "malformed: HTTP 200, and the body is not a JSON object (40 rows, first row 0" in output
+    assert (
+        "malformed: HTTP 200, and the body is not a JSON object (40 of 40 rows, from row 0"
+        in output
+    )
 
 
 def test_an_answer_outside_the_output_schema_is_a_finding(example: Path) -> None:
@@ -247,7 +250,7 @@ def test_the_request_budget_caps_what_is_sent(example: Path) -> None:
     assert result["requests"] == 5
     assert {
         "check": "budget",
-        "message": "not sent: the request budget was spent (35 rows, first row 5 of 40)",
+        "message": "not sent: the request budget was spent (35 of 40 rows, from row 5)",
     } in result["findings"]
 
 

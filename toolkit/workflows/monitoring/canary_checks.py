@@ -87,10 +87,13 @@ def transport_problems(replies: list[Reply]) -> list[Problem]:
     problems = []
     for message, hit in groups.items():
         check = next((name for marker, name in CLASSES if marker in message), "transport")
+        total = len(replies)
         rows = (
-            f"row {hit[0].index}" if len(hit) == 1 else f"{len(hit)} rows, first row {hit[0].index}"
+            f"row {hit[0].index} of {total}"
+            if len(hit) == 1
+            else f"{len(hit)} of {total} rows, from row {hit[0].index}"
         )
-        problems.append(Problem(check, f"{message} ({rows} of {len(replies)})"))
+        problems.append(Problem(check, f"{message} ({rows})"))
     return problems
 
 
