@@ -700,3 +700,42 @@ def test_stage_7_names_the_canary_whose_served_tokens_differ(repo: Path) -> None
         _stage7(repo, change)
     assert "differ from the canary run's" in info.value.summary
     assert len(info.value.details["problems"]) == 1
+
+
+def test_stage_7_still_serves_an_embedding_canary(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The embedding path of stage 7 on a tiny BERT: the served vectors are stage 6's."""
+    from factories import _evaluation
+
+    from toolkit.bridges.ml import Encoder
+    from toolkit.manifests import Deployment, Evaluation
+    from toolkit.workflows.reproduce.results import CanaryOutcome, CheckedOut, Match, Request
+    from toolkit.workflows.reproduce.serve import serve_canary
+
+    deployment = Deployment.model_validate(deployment_set()["deployment"])
+    protocol = {"task": "retrieval", "batchSize": 2, "maxLength": 32}
+    evaluation = Evaluation.model_validate(
+        _evaluation("search-canary", "Deployment/search", {"mrr": 1.0}, protocol=protocol)
+    )
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    encoder = Encoder(tokenizer, transformers.AutoModel.from_pretrained(str(tiny_model_dir)).eval())
+    rows = tuple(
+        {"id": f"q{i}", "query": text, "passage": text} for i, text in enumerate(TINY_SENTENCES[:3])
+    )
+    queries = encoder.embed([r["query"] for r in rows], batch_size=2, max_length=32)
+    from toolkit.core.repository import build_graph
+
+    checked = CheckedOut("0" * 40, tmp_path, build_graph(tmp_path, []), deployment, evaluation)
+    request = Request(tmp_path, "Deployment/search", "HEAD", tmp_path, serve=True)
+    canary = CanaryOutcome(evaluation.ref, Match.exact, rows, queries, encoder, {})
+    served = serve_canary(request, checked, canary)
+    assert (served.requests, served.texts, served.healthz) == (2, 3, 200)
+    changed = queries.clone()
+    changed[2, 0] += 1e-3
+    from toolkit.workflows.reproduce.results import StageFailed
+
+    with pytest.raises(
+        StageFailed, match="served embeddings differ from the canary run; first: row 2"
+    ):
+        serve_canary(
+            request, checked, CanaryOutcome(evaluation.ref, Match.exact, rows, changed, encoder, {})
+        )
