@@ -739,3 +739,62 @@ def test_stage_7_still_serves_an_embedding_canary(tiny_model_dir: Path, tmp_path
         serve_canary(
             request, checked, CanaryOutcome(evaluation.ref, Match.exact, rows, changed, encoder, {})
         )
+
+
+def test_stage_7_serves_a_classification_canary(tmp_path: Path) -> None:
+    """Labels and scores served for the canary texts are stage 6's predictions and softmax."""
+    from factories import _evaluation
+
+    from toolkit.bridges.heads import Classifier
+    from toolkit.core.repository import build_graph
+    from toolkit.manifests import Deployment, Evaluation
+    from toolkit.workflows.reproduce.results import (
+        CanaryOutcome,
+        CheckedOut,
+        Loaded,
+        Match,
+        Quantized,
+        Request,
+        StageFailed,
+    )
+    from toolkit.workflows.reproduce.serve import serve_canary
+
+    source = tiny_bert(tmp_path / "bert")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = transformers.BertForSequenceClassification.from_pretrained(
+            str(source), num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1}
+        ).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(source))
+    data = deployment_set()["deployment"]
+    data["spec"]["api"]["inputSchema"] = contracts.CLASSIFICATION_INPUT_SCHEMA
+    data["spec"]["api"]["outputSchema"] = contracts.CLASSIFICATION_OUTPUT_SCHEMA
+    deployment = Deployment.model_validate(data)
+    protocol = {"task": "classification", "batchSize": 2, "maxLength": 32}
+    evaluation = Evaluation.model_validate(
+        _evaluation("search-canary", "Deployment/search", {"accuracy": 1.0}, protocol=protocol)
+    )
+    rows = tuple(
+        {"id": f"t{i}", "text": text, "label": "pos"} for i, text in enumerate(TINY_SENTENCES[:5])
+    )
+    logits = Classifier(tokenizer, model).logits(
+        [r["text"] for r in rows], batch_size=2, max_length=32
+    )
+    checked = CheckedOut("0" * 40, tmp_path, build_graph(tmp_path, []), deployment, evaluation)
+    request = Request(tmp_path, "Deployment/search", "HEAD", tmp_path, serve=True)
+    loaded = Loaded(None, tokenizer, model, {})  # type: ignore[arg-type]
+
+    def stage7(outputs: Any) -> Any:
+        canary = CanaryOutcome(evaluation.ref, Match.exact, rows, outputs, None, {})
+        return serve_canary(request, checked, canary, loaded, Quantized(model))
+
+    served = stage7(logits)
+    assert (served.requests, served.texts, served.invalid_input_status) == (3, 5, 400)
+    flipped = logits.clone()
+    flipped[3] = -flipped[3] if flipped[3, 0] != flipped[3, 1] else flipped[3]
+    with pytest.raises(StageFailed, match=r"^canary t3: served label '(neg|pos)', the canary"):
+        stage7(flipped)
+    nudged = logits.clone()
+    nudged[4, 0] += 1e-4
+    with pytest.raises(StageFailed, match="served scores differ from the softmax"):
+        stage7(nudged)
