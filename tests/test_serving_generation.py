@@ -437,6 +437,29 @@ def test_messages_without_a_chat_template_are_invalid_input(
     assert "no chat template" in body["error"]["message"]
 
 
+def test_a_loose_input_schema_still_gets_one_line_errors(causal_lm: Any) -> None:
+    """A Deployment whose schema lets through what the model cannot take: invalid_input."""
+    loose = Contract(
+        name="loose",
+        input_schema={"properties": {"prompt": {"type": "string"}}},
+        output_schema=contracts.GENERATION_OUTPUT_SCHEMA,
+        errors={"invalid_input": 400},
+        max_batch_size=1,
+        requests_per_minute=600,
+        kind="generation",
+        max_input_tokens=64,
+    )
+    with ContractServer(loose, causal_lm) as running:
+        answers = [complete(running.url, body) for body in ([], {}, {"prompt": ""})]
+        streamed = complete(running.url, {"prompt": "", "stream": True})
+    assert [(status, body["error"]["message"]) for status, body in answers] == [
+        (400, "$: expected one of 'prompt' or 'messages'"),
+        (400, "$: expected one of 'prompt' or 'messages'"),
+        (400, "$.prompt: no tokens to continue"),
+    ]
+    assert streamed[0] == 400
+
+
 # --- /metrics ----------------------------------------------------------------------------------
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$")

@@ -144,6 +144,8 @@ class GenerationEndpoint:
         problem = first_problem(self._input, body)
         if problem is not None:
             return self._error("invalid_input", problem)
+        if not isinstance(body, dict) or ("prompt" in body) == ("messages" in body):
+            return self._error("invalid_input", "$: expected one of 'prompt' or 'messages'")
         if self.generator is None:
             return self._error("model_unavailable", "no model is loaded")
         job = self._job(body, start)
@@ -164,6 +166,8 @@ class GenerationEndpoint:
             return self._error("invalid_input", f"$.messages: {error}")
         except Exception as error:  # the tokenizer is part of the model
             return self._error("model_unavailable", f"the tokenizer failed: {error!r}")
+        if not ids:
+            return self._error("invalid_input", "$.prompt: no tokens to continue")
         default, _ = self.contract.max_tokens
         max_tokens = int(body.get("max_tokens", default))
         limit = self.contract.max_input_tokens
