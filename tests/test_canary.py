@@ -345,6 +345,55 @@ def test_a_generation_endpoint_speaking_the_shared_wire_format(example: Path) ->
     assert "quality: exact_match = 0.0 live, below the recorded 1.0" in output
 
 
+def test_a_classification_endpoint_is_scored_by_accuracy_and_f1(example: Path) -> None:
+    from toolkit.core.contracts import CLASSIFICATION_INPUT_SCHEMA, CLASSIFICATION_OUTPUT_SCHEMA
+
+    rows = [
+        {"id": f"c{i}", "text": f"ticket number {i}", "label": "billing" if i % 2 else "outage"}
+        for i in range(6)
+    ]
+    (example / CANARY).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    _repin(example / "manifests/datasets/search-canary.yaml", example / CANARY)
+    for stem, edit in (
+        ("deployments/semantic-search", "api"),
+        ("evaluations/semantic-search-canary", "spec"),
+    ):
+        path = example / "manifests" / f"{stem}.yaml"
+        document = yaml.safe_load(path.read_text())
+        if edit == "api":
+            api = document["spec"]["api"]
+            api.update(
+                inputSchema=CLASSIFICATION_INPUT_SCHEMA, outputSchema=CLASSIFICATION_OUTPUT_SCHEMA
+            )
+        else:
+            document["spec"]["metrics"] = [
+                {"name": "accuracy", "value": 1.0},
+                {"name": "f1_macro", "value": 1.0},
+            ]
+            document["spec"]["protocol"] = {"task": "classification", "batchSize": 1}
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+    labels = {row["text"]: row["label"] for row in rows}
+
+    def classify(flip: bool) -> Callable[[dict[str, Any]], tuple[int, bytes, float]]:
+        def answer(body: dict[str, Any]) -> tuple[int, bytes, float]:
+            label = labels[body["texts"][0]]
+            if flip and label == "billing":
+                label = "outage"
+            answer = {"labels": [label], "scores": [[0.9, 0.1]], "model": "semantic-search"}
+            return 200, json.dumps(answer).encode(), 0.0
+
+        return answer
+
+    with degraded_server(classify(flip=False)) as url:
+        code, output, _ = canary(example, url)
+    assert code == 0, output
+    assert "6/6 rows answered, accuracy 1.0, f1_macro 1.0" in output
+    with degraded_server(classify(flip=True)) as url:
+        code, output, _ = canary(example, url)
+    assert code == 1
+    assert "quality: accuracy = 0.5 live, below the recorded 1.0" in output
+
+
 # ------------------------------------------------------------------------- record and audit
 
 
