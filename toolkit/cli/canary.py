@@ -26,16 +26,29 @@ from toolkit.core.errors import EXIT_CHECK_FAILED
     show_default=True,
     help="text for people; json or prometheus for a scheduler to keep.",
 )
-@click.option("--timeout", type=float, default=None, help="Seconds per request [default: 10].")
-@click.option("--retries", type=int, default=None, help="Retries of a request [default: 2].")
 @click.option(
-    "--concurrency", type=int, default=None, help="Requests in flight at most [default: 2]."
+    "--timeout",
+    type=float,
+    default=None,
+    help="Seconds per request [default: canaryBudget, else 10].",
+)
+@click.option(
+    "--retries",
+    type=int,
+    default=None,
+    help="Retries of a request [default: canaryBudget, else 2].",
+)
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Requests in flight at most [default: canaryBudget, else 2].",
 )
 @click.option(
     "--max-requests",
     type=int,
     default=None,
-    help="Requests in all, retries included [default and most: the canary's rows].",
+    help="Requests in all, retries included [default: canaryBudget; at most the canary's rows].",
 )
 @click.option(
     "--record",
@@ -60,8 +73,9 @@ def canary(
     classification or generation); each answer is checked against the output schema, then
     the canary Evaluation's metrics, the outputs and latency percentiles are held against the
     recorded canary Evaluation, the Requirements and the SLOs. It never sends more requests
-    than the canary has rows, retries included. An endpoint that does not answer is a failed
-    canary. Exit 0 when it passes, 1 with findings, 2 on bad input.
+    than the canary has rows, retries included; limits not given come from the Deployment's
+    monitoring.canaryBudget. An endpoint that does not answer is a failed canary. Exit 0
+    when it passes, 1 with findings, 2 on bad input.
 
     Examples:
 
