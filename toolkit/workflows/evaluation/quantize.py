@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import UsageError
-from toolkit.manifests import Quantization
+from toolkit.manifests import Evaluation, Quantization
 from toolkit.workflows.evaluation import pipeline
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from toolkit.core.repository import Graph
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class QuantizeResult:
 
 
 def quantize(root: Path, ref: str) -> QuantizeResult:
-    from toolkit.bridges import ml
+    from toolkit.bridges.heads import load_model_for
     from toolkit.bridges.quantize import quantize as run_recipe
     from toolkit.bridges.quantize import torchao
     from toolkit.core.manifest_writer import edit_manifest, sync_value
@@ -37,8 +39,9 @@ def quantize(root: Path, ref: str) -> QuantizeResult:
     if manifest is None:
         raise UsageError(f"{ref}: no such Quantization (or it does not validate)")
     subject = pipeline.resolve(graph, ref)
-    model = ml.load_model(
+    model = load_model_for(
         pipeline.directory(root, subject.model.spec),
+        _task(graph, manifest),
         allow_pickle=pipeline.pickle_opt_in(subject.model),
     )
     pipeline.raise_first(pipeline.check_model(model, subject.model))
@@ -56,3 +59,11 @@ def quantize(root: Path, ref: str) -> QuantizeResult:
     path = graph.entries[ref].document.path
     changed = edit_manifest(path, "Quantization", manifest.metadata.name, edit)
     return QuantizeResult(ref, result.tensor_digest, result.quantized_modules, changed)
+
+
+def _task(graph: Graph, manifest: Quantization) -> str:
+    """The head the model is loaded with, as its unquantized baseline Evaluation ran it: a
+    decoder's LoRA (causal-LM) adapts AutoModelForCausalLM, not the bare AutoModel."""
+    baseline = graph.get_as(manifest.spec.baseline, Evaluation)
+    protocol = baseline.spec.protocol if baseline is not None else None
+    return protocol.task if protocol is not None else "embedding"
