@@ -130,6 +130,7 @@ def train_causal_lora_model(
         batch = _batch([examples[i] for i in chosen], tokenizer.pad_token_id)
         loss = adapted(**batch).loss
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(adapted.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

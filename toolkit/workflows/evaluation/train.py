@@ -1,9 +1,13 @@
 """`keel train TrainingRun/NAME`: run the fine-tune a TrainingRun records, update the records.
 
 The TrainingRun and the Adapter that names it hold every hyperparameter; the run reads them,
-trains a contrastive LoRA on the run's (query, passage) datasets with peft, writes the
-adapter as safetensors into the Adapter's directory, tracks it with DVC and writes back
-what was measured: files and digests on the Adapter, the outcome on the TrainingRun.
+trains a LoRA with peft, writes the adapter as safetensors into the Adapter's directory,
+tracks it with DVC and writes back what was measured: files and digests on the Adapter, the
+outcome on the TrainingRun. `spec.hyperparameters.objective` says what is trained:
+`contrastive` (the default; an embedding model on the run's (query, passage) rows, in-batch
+negatives) or `causal-lm` (a decoder on (prompt, completion) rows, next-token loss on the
+completion; by `epochs` when given, else `steps`; `hyperparameters.threads`, default 2, fixes
+torch's thread count so the adapter's bytes repeat).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 from toolkit.core.errors import UsageError
 from toolkit.manifests import Adapter, Dataset, TrainingRun
 from toolkit.workflows.evaluation import pipeline
+
+# the objective -> the two row fields its (input, target) pairs come from
+PAIR_FIELDS = {"contrastive": ("query", "passage"), "causal-lm": ("prompt", "completion")}
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,7 +56,13 @@ def training_config(run: TrainingRun, adapter: Adapter) -> LoraTraining:
     spec, extra = run.spec, run.spec.hyperparameters
     if spec.method != "lora" or adapter.spec.method != "lora":
         raise UsageError(f"{run.ref} spec.method: keel trains lora adapters, not {spec.method}")
-    if spec.epochs is None:
+    objective = extra.get("objective", "contrastive")
+    if objective not in PAIR_FIELDS:
+        raise UsageError(
+            f"{run.ref} spec.hyperparameters.objective: expected one of "
+            f"{', '.join(PAIR_FIELDS)}, got {objective!r}"
+        )
+    if spec.epochs is None and objective != "causal-lm":
         raise UsageError(f"{run.ref} spec.epochs: keel trains by epochs; give epochs")
     return LoraTraining(
         rank=adapter.spec.rank,
@@ -60,8 +73,10 @@ def training_config(run: TrainingRun, adapter: Adapter) -> LoraTraining:
         weight_decay=spec.optimizer.weight_decay,
         warmup_steps=spec.optimizer.warmup_steps,
         batch_size=spec.batch_size,
-        epochs=spec.epochs,
+        epochs=spec.epochs or 1,
         seed=spec.seed,
+        steps=spec.steps if spec.epochs is None else None,
+        objective=objective,
         temperature=float(extra.get("temperature", 0.05)),
         max_length=int(extra.get("maxLength", 256)),
         betas=tuple(extra.get("adamBetas", (0.9, 0.999))),  # type: ignore[arg-type]
@@ -75,8 +90,8 @@ def train(
     """Run the fine-tune TrainingRun `ref` records; `on_step(step, total, loss)` is told after
     each optimizer step."""
     from toolkit.bridges import ml
-    from toolkit.bridges.adapters import save_adapter, train_contrastive_lora
-    from toolkit.bridges.tensors import deterministic_algorithms
+    from toolkit.bridges.adapters import save_adapter
+    from toolkit.bridges.heads import load_model_for
     from toolkit.workflows.artifacts.verify import load_graph
 
     graph = load_graph(root)
@@ -86,21 +101,15 @@ def train(
     adapter = adapter_of(graph, run)
     config = training_config(run, adapter)
     subject = pipeline.resolve(graph, run.spec.base)
-    pairs = _pairs(root, graph, run)
+    pairs = _pairs(root, graph, run, PAIR_FIELDS[config.objective])
     tokenizer = ml.load_tokenizer(pipeline.directory(root, subject.tokenizer.spec))
-    model = ml.load_model(
+    model = load_model_for(
         pipeline.directory(root, subject.model.spec),
+        "generation" if config.objective == "causal-lm" else "embedding",
         allow_pickle=pipeline.pickle_opt_in(subject.model),
     )
     pipeline.raise_first(pipeline.check_model(model, subject.model))
-    with deterministic_algorithms():
-        trained = train_contrastive_lora(
-            model,
-            pairs,
-            config,
-            lambda m, texts: ml.encode_batch(m, tokenizer, texts, config.max_length),
-            on_step,
-        )
+    trained = _fit(model, tokenizer, pairs, config, run, on_step)
     target = pipeline.directory(root, adapter.spec)
     staging = target.with_name(f".{target.name}.training")
     shutil.rmtree(staging, ignore_errors=True)
@@ -119,18 +128,78 @@ def train(
     )
 
 
-def _pairs(root: Path, graph: Graph, run: TrainingRun) -> list[tuple[str, str]]:
-    from toolkit.workflows.evaluation.tasks import read_rows
+def _fit(
+    model: Any,
+    tokenizer: Any,
+    pairs: list[tuple[str, str]],
+    config: LoraTraining,
+    run: TrainingRun,
+    on_step: Callable[[int, int, float], None] | None,
+) -> Any:
+    """The trained adapter (bridges.adapters.TrainedAdapter), deterministically."""
+    from toolkit.bridges import ml
 
+    if config.objective == "causal-lm":
+        from toolkit.bridges.llm_training import deterministic_torch
+        from toolkit.bridges.llm_training_lora import train_causal_lora_model
+
+        threads = int(run.spec.hyperparameters.get("threads", 2))
+        with deterministic_torch(config.seed, threads):
+            return train_causal_lora_model(model, tokenizer, pairs, config, on_step)
+    from toolkit.bridges.adapters import train_contrastive_lora
+    from toolkit.bridges.tensors import deterministic_algorithms
+
+    with deterministic_algorithms():
+        return train_contrastive_lora(
+            model,
+            pairs,
+            config,
+            lambda m, texts: ml.encode_batch(m, tokenizer, texts, config.max_length),
+            on_step,
+        )
+
+
+def _pairs(
+    root: Path, graph: Graph, run: TrainingRun, fields: tuple[str, str]
+) -> list[tuple[str, str]]:
     pairs = []
     for ref in run.spec.datasets:
         dataset = graph.get_as(ref, Dataset)
         if dataset is None:
             raise UsageError(f"{run.ref} spec.datasets: {ref} does not exist")
-        pairs += [(row["query"], row["passage"]) for row in read_rows(root, dataset, "retrieval")]
+        pairs += [(row[fields[0]], row[fields[1]]) for row in _rows(root, dataset, fields)]
     if not pairs:
-        raise UsageError(f"{run.ref} spec.datasets: no (query, passage) rows to train on")
+        raise UsageError(f"{run.ref} spec.datasets: no ({', '.join(fields)}) rows to train on")
     return pairs
+
+
+def _rows(root: Path, dataset: Dataset, fields: tuple[str, str]) -> list[dict[str, Any]]:
+    """The dataset's JSONL rows, each checked for the two text fields."""
+    from toolkit.workflows.evaluation.tasks import read_rows
+
+    if fields == PAIR_FIELDS["contrastive"]:
+        return read_rows(root, dataset, "retrieval")
+    if dataset.spec.format != "jsonl":
+        raise UsageError(
+            f"{dataset.ref} spec.format: keel trains on jsonl, not {dataset.spec.format}"
+        )
+    rows = []
+    for entry in dataset.spec.files:
+        path = root / dataset.spec.directory / entry.path
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                raise UsageError(f"{path}:{number}: not JSON ({error})") from None
+            if not all(isinstance(row.get(f), str) for f in fields):
+                raise UsageError(
+                    f"{path}:{number}: a causal-lm row needs string fields {', '.join(fields)}"
+                )
+            rows.append(row)
+    return rows
 
 
 def _portable_config(path: Path, base_directory: str) -> None:
