@@ -181,6 +181,13 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["drift", DEPLOYMENT, "--root", str(root), "--inputs", str(inputs)]) == 2
     assert "2 inputs; keel drift needs at least 5" in capsys.readouterr().err
     assert main(["drift", "Model/all-minilm-l6-v2", "--root", str(root), "--inputs", "x"]) == 2
+    capsys.readouterr()
+    # the weights are not pulled: say how to get them
+    assert main(["drift", DEPLOYMENT, "--root", str(root), "--inputs", str(root / CANARY)]) == 2
+    assert capsys.readouterr().err == (
+        "keel: error: artifacts/models/all-minilm-l6-v2 is missing; "
+        "run `keel pull Deployment/semantic-search` first\n"
+    )
 
 
 # --- with a model ------------------------------------------------------------------------

@@ -238,6 +238,7 @@ def _psi_score(
     from toolkit.workflows.evaluation import pipeline
 
     subject = pipeline.resolve(graph, str(deployment.ref))
+    _require_pulled(root, deployment, [subject.tokenizer.spec])
     tokenizer = load_tokenizer(pipeline.directory(root, subject.tokenizer.spec))
     lengths = token_lengths(tokenizer, reference), token_lengths(tokenizer, sample)
     return psi(*lengths)
@@ -252,8 +253,17 @@ def _cosine_score(
     kind = contract_kind(deployment)
     task = kind if kind in ("generation", "classification") else "embedding"
     subject = pipeline.resolve(graph, str(deployment.ref), merge_adapter=True)
+    parts = [subject.tokenizer.spec, subject.model.spec]
+    _require_pulled(root, deployment, parts + ([subject.adapter.spec] if subject.adapter else []))
     runner = pipeline.load_subject(root, subject, task)
     length = deployment.spec.serving.max_input_tokens
     return cosine_distance(
         centroid(runner, reference, max_length=length), centroid(runner, sample, max_length=length)
     )
+
+
+def _require_pulled(root: Path, deployment: Deployment, specs: list[Any]) -> None:
+    """Each artifact directory the method loads is here, or say how to get it."""
+    for spec in specs:
+        if not (root / spec.directory).is_dir():
+            raise UsageError(f"{spec.directory} is missing; run `keel pull {deployment.ref}` first")
