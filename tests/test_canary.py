@@ -187,6 +187,25 @@ def test_wrong_answers_fail_on_quality(example: Path) -> None:
         "Evaluation/semantic-search-canary" in output
     )
     assert "requirements: recall_at_1 = 0.0 live, below the minimum 0.85" in output
+    assert (
+        "quality: mean_positive_cosine = 0.0 live, below the recorded 0.5986 of "
+        "Evaluation/semantic-search-canary by more than the tolerance 0.01" in output
+    )
+
+
+def test_counted_metrics_are_held_exactly_and_cosines_within_the_tolerance(
+    example: Path,
+) -> None:
+    from toolkit.workflows.monitoring.canary import Options, make_plan
+    from toolkit.workflows.monitoring.canary_checks import quality_problems
+
+    plan = make_plan(example, DEPLOYMENT, "http://127.0.0.1:1", Options())
+    recorded = {m.name: m.value for m in plan.evaluation.spec.metrics}
+    assert quality_problems(plan, {**recorded, "mean_positive_cosine": 0.5936}) == []
+    (problem,) = quality_problems(plan, {**recorded, "mrr": 0.9624})
+    assert problem.message.startswith("mrr = 0.9624 live, below the recorded 0.9625")
+    (problem,) = quality_problems(plan, {**recorded, "mean_positive_cosine": 0.5885})
+    assert problem.message.endswith("by more than the tolerance 0.01")
 
 
 def test_slow_answers_time_out_and_the_run_stops_early(example: Path) -> None:
