@@ -34,6 +34,8 @@ def _plan(run: CanaryRun) -> Plan:
 
 def evaluation_document(run: CanaryRun, name: str | None = None) -> dict[str, Any]:
     """The Evaluation manifest `--record` writes for `run`, as plain data."""
+    from toolkit.workflows.evaluation.evaluate import protocol_record
+
     plan = _plan(run)
     when = dt.datetime.fromtimestamp(run.started, dt.timezone.utc)
     metrics = {ANSWERED: round(run.answered / run.rows, 4), **run.metrics}
@@ -62,10 +64,7 @@ def evaluation_document(run: CanaryRun, name: str | None = None) -> dict[str, An
             "tools": {"python": platform.python_version(), "keel": __version__},
             "environment": environment,
             "outputs": {"digest": run.outputs_digest},
-            "protocol": {
-                **plan.protocol.model_dump(mode="json", by_alias=True),
-                "batchSize": batch,
-            },
+            "protocol": {**protocol_record(plan.protocol), "batchSize": batch},
             "source": {
                 "endpoint": run.endpoint,
                 "outcome": "pass" if run.ok else "fail",
