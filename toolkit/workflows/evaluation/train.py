@@ -6,8 +6,9 @@ tracks it with DVC and writes back what was measured: files and digests on the A
 outcome on the TrainingRun. `spec.hyperparameters.objective` says what is trained:
 `contrastive` (the default; an embedding model on the run's (query, passage) rows, in-batch
 negatives) or `causal-lm` (a decoder on (prompt, completion) rows, next-token loss on the
-completion; by `epochs` when given, else `steps`; `hyperparameters.threads`, default 2, fixes
-torch's thread count so the adapter's bytes repeat).
+completion; by `epochs` when given, else `steps`; `hyperparameters.threads`, default 1, fixes
+torch's thread count so the adapter's bytes repeat: on a shared 2-core machine two threads
+were 5-10 times slower than one for these small matrices).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def _fit(
         from toolkit.bridges.llm_training import deterministic_torch
         from toolkit.bridges.llm_training_lora import train_causal_lora_model
 
-        threads = int(run.spec.hyperparameters.get("threads", 2))
+        threads = int(run.spec.hyperparameters.get("threads", 1))
         with deterministic_torch(config.seed, threads):
             return train_causal_lora_model(model, tokenizer, pairs, config, on_step)
     from toolkit.bridges.adapters import train_contrastive_lora
