@@ -296,10 +296,12 @@ def test_bad_input_is_exit_2(
 def _generation_example(root: Path) -> list[dict[str, Any]]:
     """The example turned into a generation Deployment: the generation contract, a canary of
     prompts with references, its canary Evaluation a generation run scoring 1.0."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": f"g{i}", "prompt": f"Say the word number {i}.", "reference": f"word {i}"}
-        for i in range(6)
+        for i in range(5)
     ]
+    chat = [{"role": "user", "content": "Say the word number 5."}]
+    rows.append({"id": "g5", "messages": chat, "reference": "word 5"})
     (root / CANARY).write_text("".join(json.dumps(row) + "\n" for row in rows))
     _repin(root / "manifests/datasets/search-canary.yaml", root / CANARY)
     deployment_file = root / "manifests/deployments/semantic-search.yaml"
@@ -345,18 +347,23 @@ def _completion(text: str) -> bytes:
 
 def test_a_generation_endpoint_speaking_the_shared_wire_format(example: Path) -> None:
     rows = _generation_example(example)
-    answers = {row["prompt"]: row["reference"] for row in rows}
+    answers = {
+        row.get("prompt") or row["messages"][-1]["content"]: row["reference"] for row in rows
+    }
     sent: list[dict[str, Any]] = []
 
     def right(body: dict[str, Any]) -> tuple[int, bytes, float]:
         sent.append(body)
-        return 200, _completion(answers[body["prompt"]]), 0.0
+        asked = body["prompt"] if "prompt" in body else body["messages"][-1]["content"]
+        return 200, _completion(answers[asked]), 0.0
 
     with degraded_server(right) as url:
         code, output, _ = canary(example, url)
     assert code == 0, output
     assert "6/6 rows answered, exact_match 1.0, rouge_l 1.0" in output
-    assert all(body["max_tokens"] == 8 and set(body) == {"prompt", "max_tokens"} for body in sent)
+    assert all(body["max_tokens"] == 8 for body in sent)
+    asked = sorted(key for body in sent for key in body if key != "max_tokens")
+    assert asked == ["messages"] + ["prompt"] * 5  # a chat row sends its messages
 
     with degraded_server(lambda body: (200, _completion("something else"), 0.0)) as url:
         code, output, _ = canary(example, url)

@@ -190,7 +190,16 @@ def request_bodies(
 ) -> list[dict[str, Any]]:
     """One request body per row, as the contract wants it."""
     if contract == "generation":
-        return [{"prompt": row["prompt"], "max_tokens": protocol.max_new_tokens} for row in rows]
+        from toolkit.workflows.evaluation.tasks import prompt_of
+
+        asked = [prompt_of(row) for row in rows]  # chat rows send their messages
+        return [
+            {
+                "prompt" if isinstance(a, str) else "messages": a,
+                "max_tokens": protocol.max_new_tokens,
+            }
+            for a in asked
+        ]
     from toolkit.bridges.serving_contract import Contract
 
     try:
