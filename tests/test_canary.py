@@ -80,9 +80,12 @@ def contract_server(root: Path, embed: Any) -> Iterator[str]:
 
 
 @contextmanager
-def degraded_server(answer: Callable[[dict[str, Any]], tuple[int, bytes, float]]) -> Iterator[str]:
+def degraded_server(
+    answer: Callable[[dict[str, Any]], tuple[int, bytes, float]], retry_after: str | None = None
+) -> Iterator[str]:
     """A server on a free loopback port that answers each POST with `answer(body)`:
-    (status, raw body, seconds to wait first); it counts the requests it got."""
+    (status, raw body, seconds to wait first), with a Retry-After header on a 429 when
+    given; it counts the requests it got."""
     seen: list[int] = []
 
     class Handle(BaseHTTPRequestHandler):
@@ -95,6 +98,8 @@ def degraded_server(answer: Callable[[dict[str, Any]], tuple[int, bytes, float]]
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if status == 429 and retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
@@ -231,6 +236,49 @@ def test_server_errors_are_retried_within_the_budget(example: Path) -> None:
     assert checks["budget"].startswith("not sent: an early stop (38 of 40 rows")
     assert result["answered"] == 0
     assert seconds < 10
+
+
+def test_a_429_is_retried_after_the_servers_retry_after_within_the_budget(example: Path) -> None:
+    """Row 0's first try is refused with Retry-After: 1; its retry, a second later, is
+    answered. The retry spent a request of the budget (the canary's rows), so the last row
+    is not sent: retries never make the canary send more than its rows."""
+    embed = _lookup_embedder(example)
+    first = _rows(example)[0]["query"]
+    refused: list[str] = []
+
+    def once_limited(body: dict[str, Any]) -> tuple[int, bytes, float]:
+        if body["texts"][0] == first and not refused:
+            refused.append(first)
+            error = {"error": {"code": "rate_limited", "message": "slow down"}}
+            return 429, json.dumps(error).encode(), 0.0
+        answer = {"embeddings": embed(body["texts"]), "model": "semantic-search"}
+        return 200, json.dumps(answer).encode(), 0.0
+
+    with degraded_server(once_limited, retry_after="1") as url:
+        code, output, seconds = canary(
+            example, url, "--retries", "1", "--concurrency", "1", "-f", "json"
+        )
+    result = json.loads(output)
+    assert code == 1
+    assert result["requests"] == _SEEN[-1] == 40
+    assert result["answered"] == 39
+    assert seconds >= 1  # the server's second, not the 0.5 s back-off
+    assert result["findings"] == [
+        {"check": "budget", "message": "not sent: the request budget was spent (row 39 of 40)"}
+    ]
+
+
+def test_a_429_asking_for_minutes_is_not_waited_for(example: Path) -> None:
+    error = json.dumps({"error": {"code": "rate_limited", "message": "over quota"}}).encode()
+    with degraded_server(lambda body: (429, error, 0.0), retry_after="120") as url:
+        code, output, seconds = canary(example, url, "--retries", "2")
+    assert code == 1
+    assert (
+        "rate-limited: HTTP 429 rate_limited: over quota (Retry-After over 30 s: not retried)"
+        in output
+    )
+    assert seconds < 10
+    assert _SEEN[-1] <= 4  # three refused tries in a row stop the run
 
 
 def test_malformed_json_is_a_finding(example: Path) -> None:

@@ -1,10 +1,11 @@
 """The client side of every contract keel serves, for `keel canary` against a live endpoint.
 
 Standard library HTTP (`http.client`) with a timeout on every request; retries with
-exponential back-off only where another try can help (no connection, a 5xx, a 429), and
-never beyond the request budget; at most `concurrency` requests in flight. Each answer is
-parsed and checked against the contract's output schema here, so the workflow gets one
-`Reply` per request: its status and JSON body, or the one-line reason there is none.
+exponential back-off only where another try can help (no connection, a 5xx, a 429; waiting
+at least the server's Retry-After, up to 30 s), and never beyond the request budget; at most
+`concurrency` requests in flight. Each answer is parsed and checked against the contract's
+output schema here, so the workflow gets one `Reply` per request: its status and JSON body,
+or the one-line reason there is none.
 A run stops early when `stop_after` tries in a row got no answer, a 5xx or a 429 (a closed
 port, a server that hangs or fails): a dead endpoint costs a few tries, not one per row.
 """
@@ -33,6 +34,8 @@ __all__ = ["Budget", "Reply", "is_loopback", "post_all", "split_url"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_RETRY_AFTER = 30.0
+"""The longest Retry-After (seconds) a canary waits for before its retry."""
 
 
 @dataclass(frozen=True)
@@ -145,18 +148,19 @@ def _with_retries(
 ) -> Reply:
     reply = Reply(index, problem="not sent: the request budget was spent")
     attempts = 0
+    wait: float | None = 0.0
     for attempt in range(state.budget.retries + 1):
         if attempt:
-            time.sleep(state.budget.backoff_seconds * 2 ** (attempt - 1))
+            time.sleep(max(wait or 0.0, state.budget.backoff_seconds * 2 ** (attempt - 1)))
         if not state.take():
             if attempts == 0:
                 why = "an early stop" if state.stopped else "the request budget was spent"
                 return Reply(index, problem=f"not sent: {why}")
             break
         attempts += 1
-        reply, retry = _attempt(target, path, index, body, state.budget.timeout_seconds)
-        state.answered(failed=retry or reply.status is None)
-        if not retry:
+        reply, wait = _attempt(target, path, index, body, state.budget.timeout_seconds)
+        state.answered(failed=reply.status is None or reply.status in RETRY_STATUSES)
+        if wait is None:
             break
     reply = Reply(reply.index, reply.status, reply.body, reply.latency_ms, reply.problem, attempts)
     return _checked(reply, validator)
@@ -168,8 +172,9 @@ def _attempt(
     index: int,
     body: Mapping[str, Any],
     timeout: float,
-) -> tuple[Reply, bool]:
-    """One try: (its reply, whether another try may help)."""
+) -> tuple[Reply, float | None]:
+    """One try: its reply, and None when another try cannot help, else the seconds the server
+    asks to wait first (its Retry-After; 0 without one)."""
     scheme, host, port, base = target
     kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
     connection = kind(host, port, timeout=timeout)
@@ -181,23 +186,36 @@ def _attempt(
         response = connection.getresponse()
         raw = response.read(MAX_BODY_BYTES)
     except ConnectionRefusedError:
-        return Reply(index, problem="connection refused"), True
+        return Reply(index, problem="connection refused"), 0.0
     except TimeoutError:
-        return Reply(index, problem=f"no answer within the {timeout:g} s timeout"), False
+        return Reply(index, problem=f"no answer within the {timeout:g} s timeout"), None
     except (OSError, http.client.HTTPException) as error:
-        return Reply(index, problem=f"connection failed: {_reason(error)}"), True
+        return Reply(index, problem=f"connection failed: {_reason(error)}"), 0.0
     finally:
         connection.close()
     latency_ms = (time.perf_counter() - start) * 1000
     status = int(response.status)
     answer = _json_object(raw)
+    if answer is not None and status == 200:
+        return Reply(index, status, answer, latency_ms), None
     if answer is None:
         problem = f"HTTP {status}, and the body is not a JSON object"
-        return Reply(index, status, None, latency_ms, problem), status in RETRY_STATUSES
-    if status != 200:
+    else:
         problem = f"HTTP {status} {_error_detail(answer)}"
-        return Reply(index, status, answer, latency_ms, problem), status in RETRY_STATUSES
-    return Reply(index, status, answer, latency_ms), False
+    wait = _retry_after(response.getheader("Retry-After")) if status in RETRY_STATUSES else None
+    if status in RETRY_STATUSES and wait is None:
+        problem += f" (Retry-After over {MAX_RETRY_AFTER:g} s: not retried)"
+    return Reply(index, status, answer, latency_ms, problem), wait
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Seconds a Retry-After header asks for (0 when absent or a date); None when it asks for
+    more than MAX_RETRY_AFTER: the canary does not wait that long."""
+    try:
+        seconds = float(header) if header else 0.0
+    except ValueError:
+        return 0.0
+    return max(0.0, seconds) if seconds <= MAX_RETRY_AFTER else None
 
 
 def _checked(reply: Reply, validator: Any) -> Reply:
