@@ -1,24 +1,27 @@
 """Write the LLM example deployment shipped for `keel demo DIR --example llm`.
 
-The MiniLM example (manifests/, the default) records a model someone else trained, so its
-digests are known before the demo runs. This one records a model the demo trains from scratch
-(`toolkit.workflows.demo.llm_example`): the prose, the contract, the hyperparameters and the
-datasets are ours and fixed here; every digest, count and measurement is a placeholder that
-the demo's steps fill in (keel track, pin, train, quantize, evaluate) and commit, one commit
-a step. A placeholder digest is all zeros; a placeholder measurement is written as 0 and the
-manifest's description says so until `keel evaluate` records the real one.
+The MiniLM example (manifests/, the default) records a model someone else trained. This one
+records a model the demo trains from scratch (`toolkit.workflows.demo.llm_example`): the prose,
+the contract, the gates and the hyperparameters are ours and fixed here; every digest, count and
+measurement comes from a finished demo, recorded in scripts/llm_measurements.json. The demo
+re-measures them all with keel's own commands (keel track, pin, train, quantize, evaluate) and
+commits each step; on this machine (same CPU kernel path, threads and libraries) it finds the
+same values. Without the measurements file the script writes placeholders (zero digests, 0 or
+0.01 metrics) that the demo fills in.
 
-    python scripts/write_llm_example.py
-    keel validate --root toolkit/data/example_llm   (after copying it into a repository)
+    python scripts/write_llm_example.py --record /tmp/keel-llm   # after keel demo --example llm
+    python scripts/write_llm_example.py                          # rewrite from the record
 
-It writes toolkit/data/example_llm/ (manifests/ and artifacts/datasets/), not the repository's
-manifests/, which keep the MiniLM example.
+It writes toolkit/data/example_llm/ (manifests/), not the repository's manifests/, which keep
+the MiniLM example.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from toolkit.workflows.demo import llm_example as ex
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_COPY = ROOT / "toolkit" / "data" / "example_llm"
+MEASUREMENTS = ROOT / "scripts" / "llm_measurements.json"
 OWNER = "docs-assistant@example.com"
 DATE = "2026-11-30"
 ZERO = "0" * 64
@@ -56,7 +60,8 @@ def ref(kind: str, name: str) -> str:
 
 MODEL_REF, ADAPTER_REF = ref("Model", ex.MODEL), ref("Adapter", ex.ADAPTER)
 DEPLOYMENT_REF = ref("Deployment", ex.DEPLOYMENT)
-HARDWARE = {"cpu": "pending", "threads": ex.THREADS}
+SERVING_THREADS = 2  # keel evaluate and the server: torch's default, one per core
+HARDWARE = {"cpu": "pending", "threads": SERVING_THREADS}
 TOOLS = {"torch": "pending"}
 
 
@@ -161,10 +166,10 @@ def requirements() -> dict[str, Any]:
                 "type": "generation",
             },
             "quality": [
-                {"metric": "rouge_l", "dataset": ref("Dataset", ex.CANARY), "min": 0.0},
-                {"metric": "perplexity", "dataset": ref("Dataset", ex.HELDOUT), "max": 100000},
+                # measured 1.0 (all sixteen answers word for word): one answer may go astray
+                {"metric": "rouge_l", "dataset": ref("Dataset", ex.CANARY), "min": 0.9},
             ],
-            "latency": {"p95Ms": 2000, "hardware": {"device": "cpu", "cores": ex.THREADS}},
+            "latency": {"p95Ms": 2000, "hardware": {"device": "cpu", "cores": SERVING_THREADS}},
             "memoryCeilingBytes": 268_435_456,
             "contextLength": ex.MAX_LENGTH,
             "context": {"hosting": "self-hosted", "location": "cloud", "dataResidency": "EU"},
@@ -292,7 +297,7 @@ def training_run() -> dict[str, Any]:
             "method": "lora",
             "optimizer": {
                 "name": "AdamW",
-                "learningRate": 0.01,
+                "learningRate": 0.015,
                 "scheduler": "linear",
                 "warmupSteps": 10,
                 "weightDecay": 0.0,
@@ -300,8 +305,8 @@ def training_run() -> dict[str, Any]:
             # 16 pairs in one batch: an epoch is one optimizer step
             "batchSize": 16,
             "gradientAccumulation": 1,
-            "epochs": 120,
-            "steps": 120,
+            "epochs": 200,
+            "steps": 200,
             "dropout": 0.0,
             "seed": ex.SEED,
             "loss": "causal-lm: cross-entropy on the completion tokens, the prompt masked",
@@ -351,12 +356,14 @@ def adapter() -> dict[str, Any]:
             "trainingRun": ref("TrainingRun", ex.ADAPTER),
             "configDigest": DIGEST,
             "evaluations": {
-                "task": {"evaluation": "Evaluation/pydoc-lora-canary", "metric": "rouge_l"},
+                "task": {"evaluation": "Evaluation/pydoc-lora-merged-canary", "metric": "rouge_l"},
                 "general": {
                     "evaluation": "Evaluation/pydoc-lora-heldout",
                     "metric": "perplexity",
                     "goal": "minimize",
-                    "tolerance": 100000,
+                    # the base is weak (perplexity in the hundreds) and sixteen answers pull
+                    # the LoRA away from the documentation: measured 281 -> 933, allowed +700
+                    "tolerance": 700,
                 },
             },
         },
@@ -387,7 +394,7 @@ def quantization() -> dict[str, Any]:
             },
             "baseline": "Evaluation/pydoc-lora-merged-canary",
             "evaluation": f"Evaluation/{ex.DEPLOYMENT}-canary",
-            "maxDegradation": {"metric": "rouge_l", "by": 0.1},
+            "maxDegradation": {"metric": "rouge_l", "by": 0.05},
             "result": {
                 "tensorDigest": DIGEST,
                 "note": "Linear layers int8 weight-only (torchao); embeddings and norms stay fp32.",
@@ -401,13 +408,6 @@ def evaluations() -> list[dict[str, Any]]:
         evaluation("pydoc-llama-canary", MODEL_REF, ex.CANARY, "The base model on the canary."),
         evaluation(
             "pydoc-llama-heldout", MODEL_REF, ex.HELDOUT, "The base model on held-out topics."
-        ),
-        evaluation(
-            "pydoc-lora-canary",
-            ADAPTER_REF,
-            ex.CANARY,
-            "The base with the LoRA applied (not merged), on the canary.",
-            baseline="pydoc-llama-canary",
         ),
         evaluation(
             "pydoc-lora-heldout",
@@ -431,13 +431,6 @@ def evaluations() -> list[dict[str, Any]]:
             "The deployed pipeline (base + merged LoRA + int8 weight-only) on the canary.",
             baseline="pydoc-lora-merged-canary",
             latency=True,
-        ),
-        evaluation(
-            f"{ex.DEPLOYMENT}-heldout",
-            DEPLOYMENT_REF,
-            ex.HELDOUT,
-            "The deployed pipeline on held-out topics.",
-            baseline="pydoc-llama-heldout",
         ),
     ]
 
@@ -504,7 +497,6 @@ def deployment() -> dict[str, Any]:
             "runbook": ref("Runbook", ex.DEPLOYMENT),
             "evaluations": [
                 f"Evaluation/{ex.DEPLOYMENT}-canary",
-                f"Evaluation/{ex.DEPLOYMENT}-heldout",
             ],
             "serving": {
                 "framework": "keel",
@@ -577,8 +569,8 @@ def render(document: dict[str, Any], path: Path, root: Path) -> str:
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     return (
         f"# yaml-language-server: $schema={schema.as_posix()}\n"
-        "# Generated by scripts/write_llm_example.py; keel demo --example llm fills the "
-        "placeholders (zero digests, 0 measurements).\n" + body
+        "# Generated by scripts/write_llm_example.py; measured values from keel demo --example "
+        "llm (scripts/llm_measurements.json).\n" + body
     )
 
 
@@ -592,9 +584,51 @@ def write(documents: list[dict[str, Any]], root: Path) -> None:
         path.write_text(render(document, path, root), encoding="utf-8")
 
 
+MEASURED_KINDS = (
+    "Model",
+    "Tokenizer",
+    "Dataset",
+    "TrainingRun",
+    "Adapter",
+    "Quantization",
+    "Evaluation",
+)
+
+
+def record(demo: Path) -> None:
+    """Keep what a finished `keel demo --example llm` measured: the spec of every manifest its
+    steps filled (digests, counts, metrics, environment), by ref, in MEASUREMENTS."""
+    from toolkit.workflows.artifacts.verify import load_graph
+
+    graph = load_graph(demo)
+    measured = {}
+    for ref, entry in sorted(graph.entries.items()):
+        if entry.manifest.kind in MEASURED_KINDS:
+            data = yaml.safe_load(entry.document.path.read_text(encoding="utf-8"))
+            measured[ref] = data["spec"]
+    MEASUREMENTS.write_text(json.dumps(measured, indent=1) + "\n", "utf-8")
+    print(f"recorded {len(measured)} measured manifests from {demo} in {MEASUREMENTS.name}")
+
+
+def measured(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents with the recorded measurements in place of the placeholders."""
+    if not MEASUREMENTS.exists():
+        return documents
+    found = json.loads(MEASUREMENTS.read_text(encoding="utf-8"))
+    for document in documents:
+        spec = found.get(f"{document['kind']}/{document['metadata']['name']}")
+        if spec is not None:
+            document["spec"] = spec
+            description = document["metadata"]["description"]
+            document["metadata"]["description"] = description.removesuffix(PENDING)
+    return documents
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--record":
+        record(Path(sys.argv[2]))
     rows = ex.dataset_rows()
-    documents = build({name: len(found) for name, found in rows.items()})
+    documents = measured(build({name: len(found) for name, found in rows.items()}))
     write(documents, PACKAGE_COPY)
     print(f"wrote {len(documents)} manifests to {PACKAGE_COPY.relative_to(ROOT)}/")
 

@@ -1,7 +1,8 @@
 """`keel demo DIR --example llm`: the life of a generative deployment, from an empty directory.
 
-After `demo()` has laid out the LLM example (`toolkit/data/example_llm/`, placeholders where
-measurements go), the story makes everything the manifests describe, with keel's own commands:
+After `demo()` has laid out the LLM example (`toolkit/data/example_llm/`, with the values a
+recorded run measured), the story makes everything the manifests describe and measures every
+value again, with keel's own commands:
 cut the datasets from `pydoc_data.topics` and `keel track` them; train a byte-level BPE
 tokenizer and a 2-layer Llama from scratch (`toolkit.bridges.llm_training`, fixed seeds and
 threads, so the digests repeat) and `keel pin` the result from its local directory; `keel
