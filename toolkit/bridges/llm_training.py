@@ -9,12 +9,13 @@ fixed thread count and deterministic algorithms, and no data-loader workers are 
 with the same arguments on the same machine write byte-identical model.safetensors.
 
 Measured on the project's 2-core CPU box (TINY_LLAMA, 1,000,576 parameters, vocabulary 2048,
-TRAIN_STEPS=200 steps of 8 x 256 tokens, about 1.6 passes over the 125,630 training tokens):
-tokenizer 0.8-1.6 s; model 80 s with threads=1 while five other engineers loaded the machine
-(load average 8-9), loss 8.00 -> 4.74, held-out perplexity 188; with threads=2 under that load
-the same steps were 5-10 times slower (two spinning threads on two busy cores), so prefer
-threads=1 on a shared box. Alone, about 0.17 s a step with 2 threads: about 35 s. The same
-seed gave the same first 100 losses with 1 and 2 threads.
+TRAIN_STEPS=200 steps of 8 x 256 tokens, about 1.6 passes over the 125,630 training tokens,
+seed 1234): tokenizer 0.8-1.6 s; model loss 8.00 -> 4.74, held-out perplexity 188.
+threads=1: 41.8 s at load average 2.7, 80 s at load average 8.5 (five other engineers' jobs).
+threads=2: 224 s at load average 3.6, 164 s at 4-7: two threads that wait on each other lose
+badly on a shared 2-core box, so threads=1 is the default. The thread count is part of the
+recipe: each count repeats its own bytes run after run (threads=1 model.safetensors sha256
+f1b90a15..., threads=2 58e75ec1...), but the two differ in the last bits of the weights.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def train_tiny_llama(
     *,
     seed: int = 0,
     steps: int = TRAIN_STEPS,
-    threads: int = 2,
+    threads: int = 1,
     size: dict[str, Any] | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
 ) -> TrainedLlama:
