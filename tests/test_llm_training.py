@@ -227,9 +227,16 @@ def _write(root: Path, folder: str, kind: str, name: str, spec: dict[str, Any]) 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
-def _causal_repo(root: Path, base_dir: Path, objective: str = "causal-lm") -> None:
-    """The pinned base, the llm-train dataset, a TrainingRun and an Adapter with placeholder
-    files (what `keel train` fills in)."""
+def _causal_repo(
+    root: Path,
+    base_dir: Path,
+    objective: str = "causal-lm",
+    *,
+    rows: list[dict[str, str]] | None = None,
+    targets: list[str] = TARGETS,
+) -> None:
+    """The pinned base, the llm-train dataset (or `rows`), a TrainingRun and an Adapter with
+    placeholder files (what `keel train` fills in)."""
     from toolkit.bridges.llm_training import write_llm_datasets
     from toolkit.workflows.artifacts.pin import pin
     from toolkit.workflows.artifacts.pin_values import PinRequest
@@ -244,13 +251,15 @@ def _causal_repo(root: Path, base_dir: Path, objective: str = "causal-lm") -> No
     )
     pin(root, request)
     path = write_llm_datasets(root / "artifacts" / "datasets")["llm-train"]
+    if rows is not None:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     data = path.read_bytes()
     dataset = {
         "purpose": "train",
         "format": "jsonl",
         "directory": "artifacts/datasets/llm-train",
         "files": [{"path": path.name, "sha256": sha256(path), "size": len(data)}],
-        "rows": 16,
+        "rows": len(data.splitlines()),
         "license": "CC0-1.0",
         "provenance": {"origin": "toolkit.bridges.llm_training_data"},
         "containsPii": False,
@@ -268,7 +277,7 @@ def _causal_repo(root: Path, base_dir: Path, objective: str = "causal-lm") -> No
         "method": "lora",
         "optimizer": optimizer,
         "batchSize": 16,
-        "steps": 12,
+        **({"epochs": 2} if objective == "contrastive" else {"steps": 12}),
         "dropout": 0.0,
         "seed": 5,
         "hyperparameters": {"objective": objective, "maxLength": 64, "threads": 1},
@@ -283,9 +292,9 @@ def _causal_repo(root: Path, base_dir: Path, objective: str = "causal-lm") -> No
         "rank": 4,
         "alpha": 8,
         "dropout": 0.0,
-        "targetModules": TARGETS,
+        "targetModules": targets,
         "layers": {
-            "trained": [f"model.layers.*.self_attn.{t}" for t in TARGETS],
+            "trained": [f"*.{t}" for t in targets],
             "frozen": ["model.embed_tokens", "model.layers.*.mlp", "lm_head"],
             "trainableParameters": 1,
             "totalParameters": 1,
@@ -358,3 +367,28 @@ def test_an_unknown_objective_is_one_line_naming_the_field(
         "causal-lm, got 'masked-lm'"
     )
     assert "Traceback" not in err
+
+
+def test_keel_train_still_runs_a_contrastive_training_run(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default objective: in-batch contrastive on (query, passage) rows of an encoder."""
+    from toolkit.workflows.authoring.init import init
+
+    root = tmp_path / "repo"
+    init(root, str(tmp_path / "remote"))
+    rows = [
+        {"id": f"r{i}", "query": f"how do I {verb} a model", "passage": f"{verb} it with keel"}
+        for i, verb in enumerate(["deploy", "train", "quantize", "pin", "serve", "audit"])
+    ]
+    _causal_repo(root, tiny_model_dir, "contrastive", rows=rows, targets=["query", "value"])
+
+    assert main(["train", "TrainingRun/qa-lora", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    config = json.loads(
+        (root / "artifacts/adapters/qa-lora/adapter_config.json").read_text(encoding="utf-8")
+    )
+
+    assert out.startswith("Adapter/qa-lora: 2 steps in ")  # 6 rows in one batch, 2 epochs
+    assert config["task_type"] == "FEATURE_EXTRACTION"
+    assert sorted(config["target_modules"]) == ["query", "value"]
