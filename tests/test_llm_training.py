@@ -350,6 +350,11 @@ def test_keel_train_runs_a_causal_lm_training_run(
     assert final < first
     assert run["spec"]["outcome"]["finalLoss"] == round(final, 4)
 
+    # run again: the same adapter bytes, so the Adapter manifest does not change
+    recorded = (root / "manifests/adapters/qa-lora.yaml").read_text(encoding="utf-8")
+    assert main(["train", "TrainingRun/qa-lora", "--root", str(root)]) == 0
+    assert (root / "manifests/adapters/qa-lora.yaml").read_text(encoding="utf-8") == recorded
+
 
 def test_an_unknown_objective_is_one_line_naming_the_field(
     tmp_path: Path, base_dir: Path, capsys: pytest.CaptureFixture[str]
