@@ -57,7 +57,10 @@ class TrainingRunSpec(Strict):
     )
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict,
-        description="Method-specific values not covered above, e.g. temperature, maxLength.",
+        description=(
+            "Method-specific values not covered above, e.g. temperature, maxLength; `keel "
+            "train` reads objective (contrastive, the default, or causal-lm) and threads."
+        ),
     )
     hardware: TrainingHardware
     datasets: list[DatasetRef] = Field(min_length=1)
