@@ -327,6 +327,7 @@ class Served:
     latency_ms: dict[str, float] = field(default_factory=dict)
     healthz: int | None = None
     invalid_input_status: int | None = None
+    streamed: int = 0  # generation: requests answered as server-sent events, token by token
 
     @property
     def status(self) -> Status:
@@ -336,9 +337,10 @@ class Served:
     def summary(self) -> str:
         if not self.asked:
             return "not asked for (--serve)"
+        streamed = f", {self.streamed} of them streamed" if self.streamed else ""
         return (
-            f"{self.requests} requests ({self.texts} texts) through the API contract: answers "
-            "valid and identical to the canary run"
+            f"{self.requests} requests ({self.texts} texts{streamed}) through the API contract: "
+            "answers valid and identical to the canary run"
         )
 
     @property
@@ -351,4 +353,4 @@ class Served:
             "latencyMs": self.latency_ms,
             "healthz": self.healthz,
             "invalidInputStatus": self.invalid_input_status,
-        }
+        } | ({"streamed": self.streamed} if self.streamed else {})

@@ -60,6 +60,7 @@ def serve_model_canary(
     served = Served(
         asked=True,
         requests=len(bodies) + len(streamed),
+        streamed=len(streamed),
         texts=texts,
         latency_ms={k: round(v, 2) for k, v in traffic.latency_percentiles().items()}
         if traffic.exchanges
