@@ -156,7 +156,7 @@ def bare_job(repo: Path, deployment_ref: str) -> dict[str, Any]:
     """What the bare script needs, read from the manifests: the paths and recipe keel uses,
     and the .dvc files keel's pull stage fetches for the deployment."""
     from toolkit.manifests import Dataset, Deployment, Evaluation
-    from toolkit.workflows.artifacts.transfer import _targets
+    from toolkit.workflows.artifacts.transfer import _plan
     from toolkit.workflows.artifacts.verify import load_graph
     from toolkit.workflows.evaluation import pipeline
     from toolkit.workflows.reproduce.stages import canary_evaluation
@@ -174,7 +174,7 @@ def bare_job(repo: Path, deployment_ref: str) -> dict[str, Any]:
     assert dataset is not None
     assert len(dataset.spec.files) == 1
     recipe = subject.quantization.spec.recipe
-    targets, _, _ = _targets(repo, [deployment_ref])
+    _, targets = _plan(repo, [deployment_ref])
     generation = evaluation.spec.protocol.task == "generation"
     return {
         "auto": "AutoModelForCausalLM" if generation else "AutoModel",
