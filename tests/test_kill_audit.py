@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,7 +15,6 @@ from factories import audited_repo, kill_when
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +32,31 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _wait_for_git_children(root: Path) -> None:
-    """A git command keel had started runs on after keel is killed, holding its lock file
-    until it ends; wait for it, as a user would see it end, before looking (bounded)."""
+    """A git command keel had started runs on after keel is killed; wait for it to end (as a
+    user would see it end) before looking, bounded. Its lock file is not enough: `git tag`
+    writes the tag object before it takes the ref's lock, so a fsck started between the two
+    lists the objects before the object exists and the refs after the ref does ("missing
+    tag"). Orphaned git processes are found by their working directory."""
     deadline = time.monotonic() + 10
+    while _git_processes_in(root) and time.monotonic() < deadline:
+        time.sleep(0.01)
     while list((root / ".git").rglob("*.lock")) and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def _git_processes_in(root: Path) -> list[int]:
+    running = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            where = (entry / "cwd").resolve()
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        if Path(command.decode(errors="replace")).name == "git" and where == root.resolve():
+            running.append(int(entry.name))
+    return running
 
 
 def _manifest_written(root: Path) -> Callable[[], bool]:
