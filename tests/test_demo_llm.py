@@ -111,6 +111,22 @@ def test_demo_resumes_only_the_example_it_was_made_with(
     assert f"resuming {root}: an earlier run committed example" in capsys.readouterr().out
 
 
+def _served_llm_passes_its_live_canary(root: Path) -> None:
+    """The demo's deployment behind `keel serve` on a loopback port answers `keel canary` with
+    the recorded tokens (issue 16: every example deployment served and canaried)."""
+    from toolkit.workflows.serve import serve_deployment
+
+    with serve_deployment(root, "Deployment/pydoc-assistant", port=0) as server:
+        result = subprocess.run(
+            [str(KEEL), "canary", "Deployment/pydoc-assistant", "--endpoint", server.url,
+             "--root", str(root), "-f", "json"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    outcome = json.loads(result.stdout)
+    assert outcome["ok"] is True, outcome
+
+
 def _run_demo(root: Path, timeout: int) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -159,6 +175,8 @@ def test_demo_llm_end_to_end_and_resumed(tmp_path: Path) -> None:
         "keel evaluate: ",
     ):
         assert any(s.startswith(prefix) for s in subjects), (prefix, subjects)
+
+    _served_llm_passes_its_live_canary(root)
 
     again = _run_demo(root, timeout=600)
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
