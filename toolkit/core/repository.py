@@ -14,7 +14,7 @@ from toolkit.core.fsutil import display
 from toolkit.core.layout import guess_references, manifest_files_under
 from toolkit.core.loading import NOT_REGULAR, LoadResult, Location, load_file
 from toolkit.core.parsing import Parsed, identify, parse_document
-from toolkit.manifests import Manifest, Ref
+from toolkit.manifests import Deployment, Evaluation, Manifest, Ref
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -92,6 +92,19 @@ class Graph:
 
     def of_kind(self, kind: type[M]) -> list[M]:
         return [e.manifest for e in self.entries.values() if isinstance(e.manifest, kind)]
+
+    def canary_evaluation(self, deployment: Deployment) -> Evaluation | None:
+        """The Deployment's own Evaluation on its canary Dataset, first in its list: what
+        reproduce, the generation SLO gate and a live canary hold the deployment to."""
+        for ref in deployment.spec.evaluations:
+            evaluation = self.get_as(ref, Evaluation)
+            if (
+                evaluation is not None
+                and evaluation.spec.subject == deployment.ref
+                and evaluation.spec.dataset == deployment.spec.canary.dataset
+            ):
+                return evaluation
+        return None
 
     def locate(self, manifest: Manifest, location: Location) -> tuple[Path, int]:
         document = self.entries[manifest.ref].document

@@ -45,7 +45,6 @@ class Plan:
 
 def _deployment(root: Path, ref: str) -> tuple[Deployment, Evaluation | None, Any]:
     from toolkit.workflows.artifacts.verify import load_graph
-    from toolkit.workflows.reproduce.stages import canary_evaluation
 
     if not ref.startswith("Deployment/"):
         raise UsageError(f"{ref}: give a deployment as Deployment/<name>")
@@ -53,7 +52,7 @@ def _deployment(root: Path, ref: str) -> tuple[Deployment, Evaluation | None, An
     deployment = graph.get_as(ref, Deployment)
     if deployment is None:
         raise UsageError(f"{ref}: no such Deployment (or it does not validate: keel validate)")
-    return deployment, canary_evaluation(graph, deployment), graph
+    return deployment, graph.canary_evaluation(deployment), graph
 
 
 def plan_serving(root: Path, ref: str) -> Plan:

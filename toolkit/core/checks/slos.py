@@ -49,19 +49,6 @@ def cost_per_1k_tokens(price_per_hour: float, tokens_per_second: float) -> float
     return price_per_hour / 3600 / tokens_per_second * 1000
 
 
-def canary_of(graph: Graph, deployment: Deployment) -> Evaluation | None:
-    """The Deployment's own Evaluation on its canary dataset, first in its list."""
-    for ref in deployment.spec.evaluations:
-        evaluation = graph.get_as(ref, Evaluation)
-        if (
-            evaluation is not None
-            and evaluation.spec.subject == deployment.ref
-            and evaluation.spec.dataset == deployment.spec.canary.dataset
-        ):
-            return evaluation
-    return None
-
-
 def generation_slos_met(graph: Graph) -> Iterator[Finding]:
     """The gate: each Deployment's canary Evaluation meets the generation SLOs it sets."""
     for deployment in graph.of_kind(Deployment):
@@ -81,7 +68,7 @@ def _check(graph: Graph, deployment: Deployment, bounded: dict[str, float]) -> I
         return graph.finding(deployment, ("spec", where, field), message, CHECK)
 
     first = next(iter(bounded))
-    evaluation = canary_of(graph, deployment)
+    evaluation = graph.canary_evaluation(deployment)
     if evaluation is None:
         yield finding(
             first,

@@ -146,14 +146,9 @@ def _check_pinned(root: Path, dataset: Dataset) -> None:
 def recorded_canary(graph: Graph, deployment: Deployment) -> Evaluation:
     """The Evaluation of the Deployment itself on its canary Dataset that it lists (the
     record a live canary is held against); UsageError when it lists none."""
-    for evaluation_ref in deployment.spec.evaluations:
-        evaluation = graph.get_as(evaluation_ref, Evaluation)
-        if (
-            evaluation is not None
-            and evaluation.spec.subject == deployment.ref
-            and evaluation.spec.dataset == deployment.spec.canary.dataset
-        ):
-            return evaluation
+    evaluation = graph.canary_evaluation(deployment)
+    if evaluation is not None:
+        return evaluation
     raise UsageError(
         f"{deployment.ref} spec.evaluations: lists no Evaluation of the Deployment on its "
         f"canary dataset {deployment.spec.canary.dataset}; run `keel evaluate` on it first"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.core.errors import UsageError
 from toolkit.core.findings import Finding
-from toolkit.manifests import Deployment, Evaluation
+from toolkit.manifests import Deployment
 from toolkit.workflows.reproduce.results import (
     CHECK,
     Adapted,
@@ -61,7 +61,7 @@ def check_out(request: Request) -> CheckedOut:
             f"({', '.join(known) or 'none'} there)"
         )
     return CheckedOut(
-        commit, request.workdir, graph, deployment, canary_evaluation(graph, deployment)
+        commit, request.workdir, graph, deployment, graph.canary_evaluation(deployment)
     )
 
 
@@ -88,19 +88,6 @@ def validated_graph(root: Path) -> tuple[Graph, list[Finding]]:
     graph = build_graph(root, files)
     findings = sorted({*path_findings, *graph.findings, *run_checks(graph)})
     return graph, [f for f in findings if f.severity == "error"]
-
-
-def canary_evaluation(graph: Graph, deployment: Deployment) -> Evaluation | None:
-    """The deployment's own Evaluation on its canary dataset: what reproduce compares with."""
-    for ref in deployment.spec.evaluations:
-        evaluation = graph.get_as(ref, Evaluation)
-        if (
-            evaluation is not None
-            and evaluation.spec.subject == deployment.ref
-            and evaluation.spec.dataset == deployment.spec.canary.dataset
-        ):
-            return evaluation
-    return None
 
 
 def _relative_text(line: str, workdir: Path) -> str:
