@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.core.progress import activity
 from toolkit.workflows.demo import llm_example as ex
-from toolkit.workflows.demo.story import Story, Teller, evaluate_and_validate, tell_story
+from toolkit.workflows.demo.story import (
+    Story,
+    Teller,
+    evaluate_and_validate,
+    quantize_step,
+    tell_story,
+    train_step,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -147,28 +154,11 @@ def _after_pin(root: Path) -> None:
 
 
 def _train(teller: Teller) -> None:
-    from toolkit.workflows.evaluation import train
-
-    teller.step(f"train  {TRAINING_RUN}")
-    with activity(f"train: causal-LM LoRA on {ex.MODEL}") as bar:
-        trained = train.train(
-            teller.story.root, TRAINING_RUN, lambda step, total, _: bar.update(step, total)
-        )
-    teller.step(
-        f"     {trained.steps} steps in {trained.seconds:.1f} s, loss {trained.first_loss:.4f} "
-        f"-> {trained.final_loss:.4f}; {trained.trainable_parameters} trainable parameters"
-    )
-    teller.commit(f"keel train: {trained.adapter}")
+    train_step(teller, TRAINING_RUN, f"causal-LM LoRA on {ex.MODEL}")
 
 
 def _quantize(teller: Teller) -> None:
-    from toolkit.workflows.evaluation import quantize
-
-    teller.step(f"quantize {QUANTIZATION}")
-    with activity("quantize: int8 weight-only"):
-        quantized = quantize.quantize(teller.story.root, QUANTIZATION)
-    teller.step(f"     {quantized.quantized_modules} linear layers int8; {quantized.tensor_digest}")
-    teller.commit(f"keel quantize: {QUANTIZATION}")
+    quantize_step(teller, QUANTIZATION, "int8 weight-only")
 
 
 def _evaluate(teller: Teller) -> None:

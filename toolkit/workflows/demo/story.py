@@ -165,12 +165,21 @@ def _pin_model(teller: Teller) -> None:
 
 
 def _train(teller: Teller) -> None:
+    train_step(teller, TRAINING_RUN, f"LoRA fine-tune of {MODEL}")
+
+
+def _quantize(teller: Teller) -> None:
+    quantize_step(teller, QUANTIZATION, "int8 weights and activations")
+
+
+def train_step(teller: Teller, training_run: str, what: str) -> None:
+    """`keel train TRAINING_RUN` with a progress bar, its numbers told, and a commit."""
     from toolkit.workflows.evaluation import train
 
-    teller.step(f"train  {TRAINING_RUN}")
-    with activity(f"train: LoRA fine-tune of {MODEL}") as bar:
+    teller.step(f"train  {training_run}")
+    with activity(f"train: {what}") as bar:
         trained = train.train(
-            teller.story.root, TRAINING_RUN, lambda step, total, _: bar.update(step, total)
+            teller.story.root, training_run, lambda step, total, _: bar.update(step, total)
         )
     teller.step(
         f"     {trained.steps} steps in {trained.seconds:.1f} s, loss {trained.first_loss:.4f} "
@@ -179,14 +188,15 @@ def _train(teller: Teller) -> None:
     teller.commit(f"keel train: {trained.adapter}")
 
 
-def _quantize(teller: Teller) -> None:
+def quantize_step(teller: Teller, quantization: str, what: str) -> None:
+    """`keel quantize QUANTIZATION`, its digest told, and a commit."""
     from toolkit.workflows.evaluation import quantize
 
-    teller.step(f"quantize {QUANTIZATION}")
-    with activity("quantize: int8 weights and activations"):
-        quantized = quantize.quantize(teller.story.root, QUANTIZATION)
+    teller.step(f"quantize {quantization}")
+    with activity(f"quantize: {what}"):
+        quantized = quantize.quantize(teller.story.root, quantization)
     teller.step(f"     {quantized.quantized_modules} linear layers int8; {quantized.tensor_digest}")
-    teller.commit(f"keel quantize: {QUANTIZATION}")
+    teller.commit(f"keel quantize: {quantization}")
 
 
 def _evaluate_and_validate(teller: Teller) -> None:
