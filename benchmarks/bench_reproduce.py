@@ -159,12 +159,11 @@ def bare_job(repo: Path, deployment_ref: str) -> dict[str, Any]:
     from toolkit.workflows.artifacts.transfer import _plan
     from toolkit.workflows.artifacts.verify import load_graph
     from toolkit.workflows.evaluation import pipeline
-    from toolkit.workflows.reproduce.stages import canary_evaluation
 
     graph = load_graph(repo)
     deployment = graph.get_as(deployment_ref, Deployment)
     assert deployment is not None
-    evaluation: Evaluation | None = canary_evaluation(graph, deployment)
+    evaluation: Evaluation | None = graph.canary_evaluation(deployment)
     assert evaluation is not None
     assert evaluation.spec.protocol is not None
     subject = pipeline.resolve(graph, deployment_ref, merge_adapter=True)
